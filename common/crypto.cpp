@@ -1,0 +1,155 @@
+#include "common/crypto.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdexcept>
+
+namespace otaswarm::crypto {
+
+Sha1 sha1(std::string_view d) {
+  Sha1 out;
+  SHA1(reinterpret_cast<const unsigned char*>(d.data()), d.size(), out.data());
+  return out;
+}
+
+Sha256 sha256(std::string_view d) {
+  Sha256 out;
+  SHA256(reinterpret_cast<const unsigned char*>(d.data()), d.size(), out.data());
+  return out;
+}
+
+Sha1 hmac_sha1(std::string_view key, std::string_view data) {
+  Sha1 out;
+  unsigned int len = 0;
+  HMAC(EVP_sha1(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+       data.size(), out.data(), &len);
+  return out;
+}
+
+Sha256 hmac_sha256(std::string_view key, std::string_view data) {
+  Sha256 out;
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+       data.size(), out.data(), &len);
+  return out;
+}
+
+Sha1Stream::Sha1Stream() : ctx_(EVP_MD_CTX_new()) {
+  if (!ctx_ || EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha1(), nullptr) != 1)
+    throw std::runtime_error("EVP sha1 init failed");
+}
+Sha1Stream::~Sha1Stream() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+void Sha1Stream::update(const void* data, size_t len) {
+  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, len);
+}
+Sha1 Sha1Stream::finish() {
+  Sha1 out;
+  unsigned int len = 0;
+  auto* c = static_cast<EVP_MD_CTX*>(ctx_);
+  EVP_DigestFinal_ex(c, out.data(), &len);
+  EVP_DigestInit_ex(c, EVP_sha1(), nullptr);
+  return out;
+}
+
+bool equal_ct(std::span<const uint8_t> a, std::span<const uint8_t> b) {
+  if (a.size() != b.size()) return false;
+  uint8_t acc = 0;
+  for (size_t i = 0; i < a.size(); ++i) acc |= static_cast<uint8_t>(a[i] ^ b[i]);
+  return acc == 0;
+}
+
+std::string hex(std::span<const uint8_t> bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (uint8_t b : bytes) {
+    out.push_back(digits[b >> 4]);
+    out.push_back(digits[b & 15]);
+  }
+  return out;
+}
+
+std::string hex(std::string_view bytes) {
+  return hex(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> unhex(std::string_view h) {
+  if (h.size() % 2) return std::nullopt;
+  std::string out;
+  out.reserve(h.size() / 2);
+  for (size_t i = 0; i < h.size(); i += 2) {
+    int a = hexval(h[i]), b = hexval(h[i + 1]);
+    if (a < 0 || b < 0) return std::nullopt;
+    out.push_back(static_cast<char>(a * 16 + b));
+  }
+  return out;
+}
+
+std::string base64(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::string base64url(std::string_view bytes) {
+  std::string s = base64(bytes);
+  while (!s.empty() && s.back() == '=') s.pop_back();
+  for (char& c : s) {
+    if (c == '+') c = '-';
+    else if (c == '/') c = '_';
+  }
+  return s;
+}
+
+std::optional<std::string> unbase64url(std::string_view text) {
+  static constexpr auto decode = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
+    return -1;
+  };
+  if (text.size() % 4 == 1) return std::nullopt;
+  std::string out;
+  out.reserve(text.size() * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    int v = decode(c);
+    if (v < 0) return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  // Leftover bits must be zero for a canonical encoding.
+  if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
+  return out;
+}
+
+void random_bytes(void* out, size_t len) {
+  if (RAND_bytes(static_cast<unsigned char*>(out), static_cast<int>(len)) != 1)
+    throw std::runtime_error("RAND_bytes failed");
+}
+
+uint64_t random_u64() {
+  uint64_t v;
+  random_bytes(&v, sizeof v);
+  return v;
+}
+
+}  // namespace otaswarm::crypto

@@ -1,0 +1,30 @@
+#pragma once
+// Pieces every otaswarm server shares: the ready line, signal handling, the admin router.
+#include <boost/asio/signal_set.hpp>
+#include <boost/json/object.hpp>
+#include <functional>
+#include <string>
+
+#include "common/http_server.h"
+#include "common/metrics.h"
+
+namespace otaswarm {
+
+// Prints exactly one JSON line on stdout and flushes it.
+void print_ready_line(const boost::json::object& listeners);
+
+// Admin listener routing: /metrics, /healthz, /readyz are public on the admin listener;
+// everything under /api/ needs "Authorization: Bearer <admin token>" (current or previous).
+struct AdminRoutes {
+  metrics::Registry* registry = nullptr;
+  std::string admin_token;
+  std::string admin_token_previous;
+  std::function<bool(std::string& why)> ready;                       // /readyz
+  http::Handler api;                                                 // /api/...
+  std::function<bool(const http::Request&, http::Response&)> other;  // e.g. GET / status page
+};
+http::Handler make_admin_handler(AdminRoutes routes);
+
+bool bearer_matches(const http::Request& req, const std::string& token, const std::string& previous);
+
+}  // namespace otaswarm

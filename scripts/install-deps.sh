@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package otaswarm needs to build and test. Idempotent:
+# does nothing (and needs no network) when all packages are already present.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake pkg-config g++ clang libclang-rt-14-dev
+  libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev
+  libhiredis-dev libssl-dev libtomlplusplus-dev libmaxminddb-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # real components the tests start
+  redis-server coturn python3-libtorrent aria2 transmission-cli opentracker
+  mmdb-bin libmaxmind-db-writer-perl prometheus iproute2 iptables
+  gnuplot-nox curl ca-certificates python3 nodejs npm chromium
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present" >&2
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
