@@ -1,0 +1,17 @@
+#pragma once
+// Subcommands of the `otaswarm` CLI. Each takes the arguments after its two words
+// (e.g. for `otaswarm torrent create F ...`: {"F", ...}) and returns the exit code.
+#include <string>
+#include <vector>
+
+namespace otaswarm::cli {
+
+using Args = std::vector<std::string>;
+
+int torrent_create(const Args& args);   // tracker/cli/cmd_torrent.cpp
+int token_mint(const Args& args);       // tracker/cli/cmd_token.cpp
+int release_command(const std::string& verb, const Args& args);  // tracker/cli/cmd_release.cpp: add|list|rm|show
+int nat_probe(const Args& args);        // rendezvous/cli/cmd_nat.cpp
+int turn_credentials(const Args& args); // rendezvous/cli/cmd_turn.cpp
+
+}  // namespace otaswarm::cli
