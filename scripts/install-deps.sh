@@ -13,6 +13,8 @@ PACKAGES=(
   redis-server coturn python3-libtorrent aria2 transmission-cli opentracker
   mmdb-bin libmaxmind-db-writer-perl prometheus iproute2 iptables
   gnuplot-nox curl ca-certificates python3 nodejs npm chromium
+  # helm and browser tests: unzip (helm from npm), python3-yaml (rendered manifests)
+  unzip python3-yaml
 )
 
 missing=()
