@@ -1,4 +1,6 @@
 // otaswarm: operator and device-side CLI.
+#include <cctype>
+#include <functional>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -20,6 +22,21 @@ commands:
   turn credentials --rendezvous URL --token T
 Run a command with --help for its options.
 )";
+// Usage errors name the flag (or the positional word) and exit 2; anything unexpected exits 1.
+int run_guarded(const std::string& command, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const otaswarm::config::ConfigError& e) {
+    const std::string& k = e.key();
+    bool positional = k.empty() || std::isupper(static_cast<unsigned char>(k[0])) || k.find('/') != std::string::npos;
+    std::cerr << "otaswarm " << command << ": " << (positional || k.rfind("-", 0) == 0 ? k : "--" + k)
+              << (k.empty() ? "" : ": ") << e.what() << std::endl;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "otaswarm " << command << ": " << e.what() << std::endl;
+    return 1;
+  }
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -34,7 +51,7 @@ int main(int argc, char** argv) {
   }
   const std::string group = args[0], verb = args[1];
   otaswarm::cli::Args rest(args.begin() + 2, args.end());
-  return otaswarm::config::guarded_main([&]() -> int {
+  return run_guarded(group + " " + verb, [&]() -> int {
     using namespace otaswarm::cli;
     if (group == "torrent" && verb == "create") return torrent_create(rest);
     if (group == "token" && verb == "mint") return token_mint(rest);
