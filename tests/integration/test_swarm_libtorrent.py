@@ -1,0 +1,102 @@
+"""A libtorrent seeder and a libtorrent leecher on a private torrent made by `otaswarm
+torrent create`, finding each other only through otaswarm-tracker: once over the http://
+announce URL, once over the udp:// one. The web seed points at a closed port, so every byte
+the leecher gets comes from the seeder."""
+import filecmp
+import os
+import tempfile
+import unittest
+
+from otaswarm_harness import free_port, wait_until
+from lt_peer import LtPeer
+from tracker_harness import Tracker, create_torrent, make_payload
+
+PAYLOAD_SIZE = 4 * 1024 * 1024 + 777  # a partial last piece
+SEED_TIMEOUT = 30  # seconds for the seeder's check + first announce
+DOWNLOAD_TIMEOUT = 90  # seconds for the leecher to finish from one local peer
+STATS_TIMEOUT = 15  # seconds for the final announces to reach the admin API
+REANNOUNCE_EVERY = 5  # seconds; the leecher re-asks if its first reply had no peer yet
+
+
+class LibtorrentSwarm(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="otaswarm-swarm-")
+        self.dir = self.tmp.name
+        self.tracker = Tracker()
+        self.peers = []
+        for sub in ("seed", "leech", "src"):
+            os.mkdir(os.path.join(self.dir, sub))
+        self.payload = make_payload(os.path.join(self.dir, "seed", "ota.zip"), PAYLOAD_SIZE, seed=3)
+        # Nothing listens here: the web seed is dead, so the download must come from the peer.
+        self.dead_webseed = "http://127.0.0.1:%d/ota.zip" % free_port()
+
+    def tearDown(self):
+        for p in self.peers:
+            p.close()
+        self.tracker.close()
+        self.tmp.cleanup()
+
+    def peer(self, name):
+        p = LtPeer(name, os.path.join(self.dir, name))
+        self.peers.append(p)
+        return p
+
+    def diagnostics(self, *peers):
+        return "\n".join([p.log() + "\n  trackers: %r" % (p.tracker_messages(),) for p in peers] +
+                         ["tracker stderr:\n" + self.tracker.stderr()[-4000:]])
+
+    def run_swarm(self, announce_for):
+        """announce_for(token) → announce URL. Returns the info-hash after a checked download."""
+        seed_tok, leech_tok = self.tracker.mint("device-seeder"), self.tracker.mint("device-leecher")
+        seed_torrent = os.path.join(self.dir, "src", "seed.torrent")
+        leech_torrent = os.path.join(self.dir, "src", "leech.torrent")
+        ih = create_torrent(self.payload, seed_torrent, [self.dead_webseed], [announce_for(seed_tok)])
+        self.assertEqual(create_torrent(self.payload, leech_torrent, [self.dead_webseed], [announce_for(leech_tok)]),
+                         ih, "trackers live outside the info dict")
+        reg = self.tracker.register(seed_torrent)
+        self.assertEqual(reg["info_hash"], ih)
+
+        seeder = self.peer("seed")
+        seeder.add(seed_torrent)
+        st = seeder.wait(lambda s: s.is_seeding and seeder.tracker_ok(), SEED_TIMEOUT)
+        self.assertTrue(st.is_seeding, self.diagnostics(seeder))
+        self.assertTrue(seeder.tracker_ok(), self.diagnostics(seeder))
+        self.assertTrue(wait_until(lambda: (self.tracker.release(ih) or {}).get("seeders") == 1, STATS_TIMEOUT),
+                        "seeder not in the swarm: %r" % self.tracker.release(ih))
+
+        leecher = self.peer("leech")
+        leecher.add(leech_torrent)
+        last = [0.0]
+
+        def finished(s):
+            if s.num_peers == 0 and s.active_duration - last[0] >= REANNOUNCE_EVERY:
+                last[0] = s.active_duration
+                leecher.reannounce()
+            return s.is_seeding
+
+        st = leecher.wait(finished, DOWNLOAD_TIMEOUT)
+        self.assertTrue(st.is_seeding, "leecher at %.1f%%\n%s" % (st.progress * 100, self.diagnostics(seeder, leecher)))
+        self.assertTrue(filecmp.cmp(self.payload, os.path.join(self.dir, "leech", "ota.zip"), shallow=False))
+        self.assertGreaterEqual(st.total_payload_download, PAYLOAD_SIZE)
+        self.assertGreaterEqual(seeder.status().total_payload_upload, PAYLOAD_SIZE, "bytes came from the seeder")
+
+        leecher.reannounce()  # make sure the completed event has been sent
+        def swarm_done():
+            r = self.tracker.release(ih) or {}
+            return r if r.get("completed", 0) >= 1 and r.get("seeders") == 2 and r.get("leechers") == 0 else None
+        self.assertTrue(wait_until(swarm_done, STATS_TIMEOUT),
+                        "admin API after the download: %r\n%s" % (self.tracker.release(ih), self.diagnostics(leecher)))
+        listed = self.tracker.release_cli("list")
+        self.assertEqual(listed.returncode, 0, listed.stderr)
+        self.assertIn(ih, listed.stdout)
+        return ih
+
+    def test_http_announce(self):
+        self.run_swarm(self.tracker.http_announce_url)
+
+    def test_udp_announce(self):
+        self.run_swarm(self.tracker.udp_announce_url)
+
+
+if __name__ == "__main__":
+    unittest.main()
