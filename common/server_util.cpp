@@ -9,8 +9,10 @@
 namespace otaswarm {
 
 void print_ready_line(const boost::json::object& listeners) {
-  boost::json::object o = listeners;
+  boost::json::object o;
   o["ready"] = true;
+  for (const auto& [k, v] : listeners)
+    if (k != "ready") o[k] = v;
   std::string line = boost::json::serialize(o) + "\n";
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fflush(stdout);

@@ -1,0 +1,420 @@
+#include "common/memory_store.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "common/crypto.h"
+
+namespace otaswarm::store {
+
+const char* to_string(NatBucket b) {
+  switch (b) {
+    case NatBucket::unknown: return "unknown";
+    case NatBucket::public_address: return "public";
+    case NatBucket::eim: return "eim";
+    case NatBucket::apdm: return "apdm";
+  }
+  return "unknown";
+}
+
+const char* to_string(Tier t) {
+  switch (t) {
+    case Tier::lan: return "lan";
+    case Tier::isp: return "isp";
+    case Tier::region: return "region";
+    case Tier::other: return "other";
+  }
+  return "other";
+}
+
+const char* to_string(Pairing p) {
+  switch (p) {
+    case Pairing::direct: return "direct";
+    case Pairing::punch: return "punch";
+    case Pairing::relay: return "relay";
+    case Pairing::unknown: return "unknown";
+  }
+  return "unknown";
+}
+
+Pairing pairing(Reach a, Reach b) {
+  if (a == Reach::unknown || b == Reach::unknown) return Pairing::unknown;
+  if (a == Reach::connectable || b == Reach::connectable) return Pairing::direct;
+  if (a == Reach::punchable && b == Reach::punchable) return Pairing::punch;
+  return Pairing::relay;
+}
+
+bool reachable(Reach a, Reach b) { return pairing(a, b) != Pairing::relay; }
+
+namespace {
+
+enum Group : uint8_t { kAll = 0, kLan = 1, kIsp = 2, kRegion = 3, kGroupCount = 4 };
+
+// Peers of one locality group, split by [seeder][reach] so a selection can pick
+// seeders first and only reachable classes without filtering the whole group.
+struct Buckets {
+  std::array<std::array<std::vector<uint32_t>, kReachCount>, 2> v;
+  bool empty() const {
+    for (const auto& s : v)
+      for (const auto& r : s)
+        if (!r.empty()) return false;
+    return true;
+  }
+};
+
+struct Slot {
+  PeerData d;
+  bool live = false;
+  bool seeder = false;
+  uint32_t gen = 0;
+  uint32_t mark = 0;  // selection epoch: dedups a peer within one reply
+  int64_t last_seen = 0;
+  std::array<uint32_t, kGroupCount> pos{};
+};
+
+struct ExpiryEntry {
+  uint32_t slot;
+  uint32_t gen;
+  int64_t seen;
+};
+
+// Fast, good-enough PRNG for peer sampling (not for secrets).
+struct SplitMix {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  uint64_t below(uint64_t n) { return n ? next() % n : 0; }
+};
+
+}  // namespace
+
+struct MemoryStore::Swarm {
+  std::vector<Slot> slots;
+  std::vector<uint32_t> free;
+  std::unordered_map<std::string, uint32_t> by_device;
+  Buckets all;
+  std::unordered_map<uint64_t, Buckets> lan, isp, region;
+  std::deque<ExpiryEntry> expiry;
+  uint32_t seeders = 0, leechers = 0;
+  uint64_t completed = 0, uploaded = 0, downloaded = 0;
+  std::array<uint32_t, kNatBucketCount> nat{};
+  std::array<uint64_t, kTierCount> tiers{};
+  uint32_t epoch = 0;
+  SplitMix rng{0};
+
+  Buckets* group(Group g, const Slot& s, bool create) {
+    auto pick = [&](std::unordered_map<uint64_t, Buckets>& m, uint64_t key) -> Buckets* {
+      if (key == 0) return nullptr;
+      if (create) return &m[key];
+      auto it = m.find(key);
+      return it == m.end() ? nullptr : &it->second;
+    };
+    switch (g) {
+      case kAll: return &all;
+      case kLan: return pick(lan, s.d.loc.lan);
+      case kIsp: return pick(isp, s.d.loc.isp);
+      case kRegion: return pick(region, s.d.loc.region);
+      default: return nullptr;
+    }
+  }
+
+  void link(uint32_t idx) {
+    Slot& s = slots[idx];
+    for (int g = 0; g < kGroupCount; ++g) {
+      Buckets* b = group(static_cast<Group>(g), s, true);
+      if (!b) continue;
+      auto& vec = b->v[s.seeder][static_cast<size_t>(s.d.reach)];
+      s.pos[g] = static_cast<uint32_t>(vec.size());
+      vec.push_back(idx);
+    }
+    (s.seeder ? seeders : leechers)++;
+    nat[static_cast<size_t>(s.d.nat)]++;
+  }
+
+  void unlink(uint32_t idx) {
+    Slot& s = slots[idx];
+    for (int g = 0; g < kGroupCount; ++g) {
+      Buckets* b = group(static_cast<Group>(g), s, false);
+      if (!b) continue;
+      auto& vec = b->v[s.seeder][static_cast<size_t>(s.d.reach)];
+      uint32_t p = s.pos[g];
+      uint32_t moved = vec.back();
+      vec[p] = moved;
+      slots[moved].pos[g] = p;
+      vec.pop_back();
+      if (g != kAll && b->empty()) {
+        auto& m = g == kLan ? lan : g == kIsp ? isp : region;
+        m.erase(g == kLan ? s.d.loc.lan : g == kIsp ? s.d.loc.isp : s.d.loc.region);
+      }
+    }
+    (s.seeder ? seeders : leechers)--;
+    nat[static_cast<size_t>(s.d.nat)]--;
+  }
+
+  void remove(uint32_t idx) {
+    unlink(idx);
+    Slot& s = slots[idx];
+    by_device.erase(s.d.device);
+    s.live = false;
+    s.gen++;
+    s.d = PeerData{};
+    free.push_back(idx);
+  }
+
+  void expire(int64_t now, int64_t timeout, size_t budget) {
+    while (!expiry.empty() && budget-- > 0) {
+      const ExpiryEntry& e = expiry.front();
+      if (e.seen + timeout > now) break;
+      Slot& s = slots[e.slot];
+      if (s.live && s.gen == e.gen && s.last_seen == e.seen) remove(e.slot);
+      expiry.pop_front();
+    }
+  }
+
+  size_t size() const { return seeders + leechers; }
+};
+
+namespace {
+
+bool family_ok(const Ip& ip, const SelectionPolicy& p) { return ip.v6 ? p.want_v6 : p.want_v4; }
+
+struct Selector {
+  MemoryStore::Swarm& sw;
+  const PeerData& me;
+  uint32_t self;  // slot of the requester, or UINT32_MAX
+  bool me_seeder;
+  const SelectionPolicy& pol;
+  AnnounceResult& out;
+  std::array<bool, kReachCount> allowed{};
+
+  Tier tier_of(const Slot& s) const {
+    if (me.loc.lan != 0 && s.d.loc.lan == me.loc.lan) return Tier::lan;
+    if (me.loc.isp != 0 && s.d.loc.isp == me.loc.isp) return Tier::isp;
+    if (me.loc.region != 0 && s.d.loc.region == me.loc.region) return Tier::region;
+    return Tier::other;
+  }
+
+  // Takes up to `want` new peers from `b` for which pred(slot) holds: seeders first for a
+  // leecher, only leechers for a seeder. Walks a random cyclic permutation of the allowed
+  // buckets so each call costs O(want + skipped) rather than O(group).
+  template <typename Pred>
+  uint32_t take(Buckets* b, uint32_t want, Pred pred) {
+    if (!b || want == 0) return 0;
+    uint32_t got = 0;
+    for (int seed_class = 1; seed_class >= 0 && got < want; --seed_class) {
+      if (me_seeder && seed_class == 1) continue;
+      const std::vector<uint32_t>* vs[kReachCount];
+      size_t sizes[kReachCount];
+      size_t n = 0, total = 0;
+      for (size_t r = 0; r < kReachCount; ++r) {
+        if (!allowed[r] || b->v[seed_class][r].empty()) continue;
+        vs[n] = &b->v[seed_class][r];
+        sizes[n] = vs[n]->size();
+        total += sizes[n];
+        ++n;
+      }
+      if (total == 0) continue;
+      uint64_t start = sw.rng.below(total);
+      uint64_t step = 1;
+      if (total > 1) {
+        step = 1 + sw.rng.below(total - 1);
+        while (std::gcd(step, static_cast<uint64_t>(total)) != 1) step = step % (total - 1) + 1;
+      }
+      // Skips are bounded: already-picked peers are at most numwant, plus a slack for predicates.
+      uint64_t max_probes = std::min<uint64_t>(total, uint64_t{want} * 4 + out.peers.size() + 16);
+      uint64_t idx = start;
+      for (uint64_t probe = 0; probe < max_probes && got < want; ++probe, idx = (idx + step) % total) {
+        uint64_t k = idx;
+        size_t which = 0;
+        while (k >= sizes[which]) k -= sizes[which++];
+        uint32_t slot = (*vs[which])[k];
+        Slot& s = sw.slots[slot];
+        if (slot == self || s.mark == sw.epoch || !pred(s)) continue;
+        bool lan_addr = me.loc.lan != 0 && s.d.loc.lan == me.loc.lan && s.d.has_lan;
+        const Ip& ip = lan_addr ? s.d.lan_ip : s.d.ip;
+        if (!family_ok(ip, pol)) continue;
+        s.mark = sw.epoch;
+        SelectedPeer sp;
+        sp.peer_id = s.d.peer_id;
+        sp.ip = ip;
+        sp.port = lan_addr ? s.d.lan_port : s.d.port;
+        sp.tier = tier_of(s);
+        sp.pairing = lan_addr ? Pairing::direct : pairing(me.reach, s.d.reach);
+        sp.seeder = s.seeder;
+        out.peers.push_back(sp);
+        sw.tiers[static_cast<size_t>(sp.tier)]++;
+        ++got;
+      }
+    }
+    return got;
+  }
+
+  void run() {
+    for (size_t r = 0; r < kReachCount; ++r)
+      allowed[r] = !pol.reachability || reachable(me.reach, static_cast<Reach>(r));
+    uint32_t want = pol.numwant;
+    auto left = [&] { return want - static_cast<uint32_t>(out.peers.size()); };
+    auto any = [](const Slot&) { return true; };
+    if (pol.locality) {
+      Slot probe;
+      probe.d.loc = me.loc;
+      uint32_t reserve = std::min(pol.outside_isp, want);
+      if (me.loc.lan) take(sw.group(kLan, probe, false), left(), any);
+      if (me.loc.isp && left() > reserve) take(sw.group(kIsp, probe, false), left() - reserve, any);
+      auto outside = [&](const Slot& s) { return me.loc.isp == 0 || s.d.loc.isp != me.loc.isp; };
+      if (me.loc.region && left() > reserve) take(sw.group(kRegion, probe, false), left() - reserve, outside);
+      take(&sw.all, std::min(left(), reserve), outside);
+    }
+    take(&sw.all, left(), any);
+    // A list with no reachable peer is useless: fall back to any class rather than nothing.
+    if (pol.reachability && out.peers.empty() && sw.size() > 1) {
+      allowed.fill(true);
+      take(&sw.all, left(), any);
+    }
+  }
+};
+
+}  // namespace
+
+MemoryStore::MemoryStore(MemoryStoreOptions opts, const Clock& clock)
+    : opts_(opts), clock_(clock), shards_(new Shard[kShards]) {}
+
+MemoryStore::~MemoryStore() = default;
+
+MemoryStore::Shard& MemoryStore::shard_for(const InfoHash& h) {
+  return shards_[InfoHashHasher{}(h) % kShards];
+}
+
+Status MemoryStore::announce_sync(const AnnounceOp& op, AnnounceResult& out) {
+  Shard& sh = shard_for(op.info_hash);
+  std::lock_guard lk(sh.mu);
+  auto it = sh.swarms.find(op.info_hash);
+  if (it == sh.swarms.end()) {
+    if (op.event == Event::stopped) return Status::ok;
+    if (swarm_count_.load() >= opts_.max_swarms) return Status::limit;
+    auto sw = std::make_unique<Swarm>();
+    sw->rng.s = opts_.seed ? opts_.seed ^ InfoHashHasher{}(op.info_hash) : crypto::random_u64();
+    it = sh.swarms.emplace(op.info_hash, std::move(sw)).first;
+    swarm_count_++;
+  }
+  Swarm& sw = *it->second;
+  int64_t now = clock_.mono_ms();
+  sw.expire(now, opts_.peer_timeout_ms, 8);
+
+  const PeerData& p = op.peer;
+  bool seeder = p.left == 0;
+  auto found = sw.by_device.find(p.device);
+  uint32_t idx = UINT32_MAX;
+  if (found != sw.by_device.end()) idx = found->second;
+
+  if (op.event == Event::stopped) {
+    if (idx != UINT32_MAX) sw.remove(idx);
+    out.seeders = sw.seeders;
+    out.leechers = sw.leechers;
+    out.completed = sw.completed;
+    return Status::ok;
+  }
+
+  uint64_t prev_up = 0, prev_down = 0;
+  bool was_seeder = false;
+  if (idx == UINT32_MAX) {
+    if (sw.size() >= opts_.max_peers_per_swarm) return Status::limit;
+    if (!sw.free.empty()) {
+      idx = sw.free.back();
+      sw.free.pop_back();
+    } else {
+      idx = static_cast<uint32_t>(sw.slots.size());
+      sw.slots.emplace_back();
+    }
+    Slot& s = sw.slots[idx];
+    s.d = p;
+    s.seeder = seeder;
+    s.live = true;
+    sw.link(idx);
+    sw.by_device.emplace(p.device, idx);
+  } else {
+    Slot& s = sw.slots[idx];
+    prev_up = s.d.uploaded;
+    prev_down = s.d.downloaded;
+    was_seeder = s.seeder;
+    bool regroup = s.seeder != seeder || s.d.reach != p.reach || s.d.nat != p.nat || s.d.loc.lan != p.loc.lan ||
+                   s.d.loc.isp != p.loc.isp || s.d.loc.region != p.loc.region;
+    if (regroup) sw.unlink(idx);
+    s.d = p;
+    s.seeder = seeder;
+    if (regroup) sw.link(idx);
+  }
+  // Clients restart their counters per session: a drop means a new session began.
+  bool new_session = op.event == Event::started;
+  sw.uploaded += (new_session || p.uploaded < prev_up) ? p.uploaded : p.uploaded - prev_up;
+  sw.downloaded += (new_session || p.downloaded < prev_down) ? p.downloaded : p.downloaded - prev_down;
+  if (op.event == Event::completed && !was_seeder) sw.completed++;
+
+  Slot& s = sw.slots[idx];
+  s.last_seen = now;
+  sw.expiry.push_back({idx, s.gen, now});
+
+  sw.epoch++;
+  Selector sel{sw, p, idx, seeder, op.policy, out, {}};
+  out.peers.reserve(op.policy.numwant);
+  if (op.policy.numwant > 0) sel.run();
+  out.seeders = sw.seeders;
+  out.leechers = sw.leechers;
+  out.completed = sw.completed;
+  return Status::ok;
+}
+
+void MemoryStore::announce(const AnnounceOp& op, AnnounceCallback cb) {
+  AnnounceResult r;
+  Status st = announce_sync(op, r);
+  cb(st, std::move(r));
+}
+
+void MemoryStore::scrape(const std::vector<InfoHash>& hashes, ScrapeCallback cb) {
+  std::vector<SwarmCounts> out;
+  out.reserve(hashes.size());
+  for (const auto& h : hashes) out.push_back(counts(h));
+  cb(Status::ok, std::move(out));
+}
+
+SwarmCounts MemoryStore::counts(const InfoHash& h) {
+  Shard& sh = shard_for(h);
+  std::lock_guard lk(sh.mu);
+  SwarmCounts c;
+  auto it = sh.swarms.find(h);
+  if (it == sh.swarms.end()) return c;
+  const Swarm& sw = *it->second;
+  c.seeders = sw.seeders;
+  c.leechers = sw.leechers;
+  c.completed = sw.completed;
+  c.uploaded = sw.uploaded;
+  c.downloaded = sw.downloaded;
+  c.nat = sw.nat;
+  c.tiers = sw.tiers;
+  return c;
+}
+
+size_t MemoryStore::peer_count(const InfoHash& h) {
+  auto c = counts(h);
+  return c.seeders + c.leechers;
+}
+
+void MemoryStore::remove_swarm(const InfoHash& h) {
+  Shard& sh = shard_for(h);
+  std::lock_guard lk(sh.mu);
+  if (sh.swarms.erase(h)) swarm_count_--;
+}
+
+void MemoryStore::maintain() {
+  int64_t now = clock_.mono_ms();
+  for (size_t i = 0; i < kShards; ++i) {
+    std::lock_guard lk(shards_[i].mu);
+    for (auto& [h, sw] : shards_[i].swarms) sw->expire(now, opts_.peer_timeout_ms, SIZE_MAX);
+  }
+}
+
+}  // namespace otaswarm::store

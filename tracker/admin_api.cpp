@@ -1,0 +1,258 @@
+#include "tracker/admin_api.h"
+
+#include <boost/json.hpp>
+
+#include "common/crypto.h"
+#include "common/log.h"
+#include "tracker/status_page.h"
+
+namespace otaswarm {
+
+namespace json = boost::json;
+using http::bhttp::status;
+
+namespace {
+
+std::optional<store::InfoHash> parse_hex_hash(std::string_view hex) {
+  auto raw = crypto::unhex(hex);
+  if (!raw || raw->size() != 20) return std::nullopt;
+  store::InfoHash h;
+  std::memcpy(h.data(), raw->data(), 20);
+  return h;
+}
+
+json::object counts_json(const store::SwarmCounts& c, uint64_t length) {
+  json::object o;
+  o["seeders"] = c.seeders;
+  o["leechers"] = c.leechers;
+  o["completed"] = c.completed;
+  o["uploaded"] = c.uploaded;
+  o["downloaded"] = c.downloaded;
+  o["offload"] = c.downloaded ? static_cast<double>(c.uploaded) / static_cast<double>(c.downloaded) : 0.0;
+  json::object tiers;
+  uint64_t handed = 0;
+  for (size_t t = 0; t < store::kTierCount; ++t) {
+    tiers[store::to_string(static_cast<store::Tier>(t))] = c.tiers[t];
+    handed += c.tiers[t];
+  }
+  o["tiers"] = tiers;
+  o["same_isp_ratio"] =
+      handed ? static_cast<double>(c.tiers[0] + c.tiers[1]) / static_cast<double>(handed) : 0.0;
+  json::object nat;
+  for (size_t b = 0; b < store::kNatBucketCount; ++b) nat[store::to_string(static_cast<store::NatBucket>(b))] = c.nat[b];
+  o["nat"] = nat;
+  (void)length;
+  return o;
+}
+
+json::object release_object(const Release& r, const store::SwarmCounts& c) {
+  json::object o;
+  o["info_hash"] = crypto::hex(r.info_hash);
+  o["name"] = r.name;
+  o["length"] = r.length;
+  o["piece_length"] = r.piece_length;
+  o["pieces"] = r.pieces;
+  json::array ws;
+  for (const auto& w : r.webseeds) ws.push_back(json::value(w));
+  o["webseeds"] = ws;
+  json::array tr;
+  for (const auto& t : r.trackers) tr.push_back(json::value(t));
+  o["trackers"] = tr;
+  for (auto& [k, v] : counts_json(c, r.length)) o[k] = v;
+  return o;
+}
+
+http::Response error_json(const http::Request& req, status st, const std::string& msg) {
+  json::object o;
+  o["error"] = msg;
+  return http::json_response(req, st, json::serialize(o));
+}
+
+}  // namespace
+
+std::string AdminApi::release_json(const Release& r) const {
+  return json::serialize(release_object(r, ctx_.store->counts(r.info_hash)));
+}
+
+void AdminApi::handle_api(http::Request&& req, const http::ConnInfo&, http::Done done) const {
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  constexpr std::string_view kReleases = "/api/v1/releases";
+  if (path == kReleases || path == std::string(kReleases) + "/") {
+    if (req.method() == http::bhttp::verb::get) {
+      json::array arr;
+      for (const auto& r : ctx_.registry->list()) arr.push_back(release_object(r, ctx_.store->counts(r.info_hash)));
+      json::object o;
+      o["releases"] = arr;
+      return done(http::json_response(req, status::ok, json::serialize(o)));
+    }
+    if (req.method() == http::bhttp::verb::post) {
+      auto parsed = parse_torrent(req.body());
+      if (!parsed.release) return done(error_json(req, status::unprocessable_entity, parsed.error));
+      std::string err;
+      auto result = ctx_.registry->add(*parsed.release, err);
+      if (result == ReleaseRegistry::AddResult::storage_error) {
+        log::error("release not stored", {{"error", err}});
+        return done(error_json(req, status::insufficient_storage, "release not stored: " + err));
+      }
+      log::info(result == ReleaseRegistry::AddResult::created ? "release registered" : "release already registered",
+                {{"info_hash", crypto::hex(parsed.release->info_hash)}, {"name", parsed.release->name}});
+      auto res = http::json_response(req, result == ReleaseRegistry::AddResult::created ? status::created : status::ok,
+                                     release_json(*parsed.release));
+      res.set(http::bhttp::field::location, std::string(kReleases) + "/" + crypto::hex(parsed.release->info_hash));
+      return done(std::move(res));
+    }
+    return done(error_json(req, status::method_not_allowed, "use GET or POST"));
+  }
+  if (path.substr(0, kReleases.size() + 1) == std::string(kReleases) + "/") {
+    auto h = parse_hex_hash(path.substr(kReleases.size() + 1));
+    if (!h) return done(error_json(req, status::bad_request, "info hash must be 40 hex characters"));
+    auto rel = ctx_.registry->get(*h);
+    if (!rel) return done(error_json(req, status::not_found, "no such release"));
+    if (req.method() == http::bhttp::verb::get) return done(http::json_response(req, status::ok, release_json(*rel)));
+    if (req.method() == http::bhttp::verb::delete_) {
+      std::string err;
+      if (!ctx_.registry->remove(*h, err)) return done(error_json(req, status::internal_server_error, err));
+      ctx_.store->remove_swarm(*h);
+      log::info("release removed", {{"info_hash", crypto::hex(*h)}});
+      json::object o;
+      o["deleted"] = crypto::hex(*h);
+      return done(http::json_response(req, status::ok, json::serialize(o)));
+    }
+    return done(error_json(req, status::method_not_allowed, "use GET or DELETE"));
+  }
+  if (path == "/api/v1/tokens") {
+    if (req.method() != http::bhttp::verb::post) return done(error_json(req, status::method_not_allowed, "use POST"));
+    boost::system::error_code ec;
+    json::value v = json::parse(req.body(), ec);
+    if (ec || !v.is_object()) return done(error_json(req, status::bad_request, "body must be a JSON object"));
+    const auto& o = v.as_object();
+    auto dev = o.if_contains("device_id");
+    if (!dev || !dev->is_string() || !token::valid_device_id(dev->as_string()))
+      return done(error_json(req, status::bad_request, "device_id must be a non-empty string of printable characters"));
+    int64_t ttl = 7 * 24 * 3600;
+    if (auto t = o.if_contains("ttl_seconds")) {
+      if (!t->is_int64() && !t->is_uint64())
+        return done(error_json(req, status::bad_request, "ttl_seconds must be an integer"));
+      ttl = t->is_int64() ? t->as_int64() : static_cast<int64_t>(t->as_uint64());
+      if (ttl <= 0 || ttl > ctx_.max_token_ttl)
+        return done(error_json(req, status::bad_request,
+                               "ttl_seconds must be in 1.." + std::to_string(ctx_.max_token_ttl)));
+    }
+    if (ctx_.token_keys.empty())
+      return done(error_json(req, status::conflict, "no --token-key-file configured: cannot mint tokens"));
+    int64_t expiry = ctx_.clock->unix_seconds() + ttl;
+    std::string dev_id(dev->as_string());
+    json::object out;
+    out["token"] = token::mint(ctx_.token_keys.current(), dev_id, expiry);
+    out["device_id"] = dev_id;
+    out["expires"] = expiry;
+    return done(http::json_response(req, status::created, json::serialize(out)));
+  }
+  done(error_json(req, status::not_found, "no such API endpoint"));
+}
+
+std::string AdminApi::status_json() const {
+  json::object o;
+  o["version"] = "0.1.0";
+  o["uptime_seconds"] =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - ctx_.started).count();
+  json::object st;
+  std::string why;
+  st["backend"] = ctx_.store->backend();
+  st["up"] = ctx_.store->healthy(why);
+  st["degraded"] = false;
+  o["store"] = st;
+  o["interval"] = ctx_.interval;
+  json::array rels;
+  uint64_t seeders = 0, leechers = 0;
+  auto list = ctx_.registry->list();
+  for (const auto& r : list) {
+    auto c = ctx_.store->counts(r.info_hash);
+    seeders += c.seeders;
+    leechers += c.leechers;
+    auto obj = release_object(r, c);
+    obj.erase("trackers");
+    rels.push_back(obj);
+  }
+  json::object totals;
+  totals["releases"] = list.size();
+  totals["seeders"] = seeders;
+  totals["leechers"] = leechers;
+  uint64_t announces = 0;
+  if (ctx_.metrics)
+    ctx_.metrics->announces.for_each(
+        [&](const std::vector<std::string>&, const metrics::Counter& c) { announces += c.value(); });
+  totals["announces"] = announces;
+  o["totals"] = totals;
+  o["releases"] = rels;
+  return json::serialize(o);
+}
+
+bool AdminApi::handle_public(const http::Request& req, http::Response& res) const {
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  if (req.method() != http::bhttp::verb::get && req.method() != http::bhttp::verb::head) return false;
+  if (path == "/status.json") {
+    res = http::json_response(req, status::ok, status_json());
+    res.set(http::bhttp::field::cache_control, "no-store");
+    return true;
+  }
+  if (path == "/" || path == "/index.html") {
+    res = http::make_response(req, status::ok, std::string(kStatusPageHtml), "text/html; charset=utf-8");
+    return true;
+  }
+  return false;
+}
+
+void AdminApi::register_metrics(metrics::Registry& reg) const {
+  auto per_release = [this](auto field) {
+    return [this, field] {
+      std::vector<metrics::Sample> out;
+      for (const auto& r : ctx_.registry->list()) {
+        auto c = ctx_.store->counts(r.info_hash);
+        out.push_back({{{"info_hash", crypto::hex(r.info_hash)}, {"name", r.name}}, field(c)});
+      }
+      return out;
+    };
+  };
+  reg.callback("otaswarm_release_seeders", "Seeders in the release's swarm.",
+               per_release([](const store::SwarmCounts& c) { return double(c.seeders); }));
+  reg.callback("otaswarm_release_leechers", "Leechers in the release's swarm.",
+               per_release([](const store::SwarmCounts& c) { return double(c.leechers); }));
+  reg.callback("otaswarm_release_completed_total", "Completed events of the release.",
+               per_release([](const store::SwarmCounts& c) { return double(c.completed); }), true);
+  reg.callback("otaswarm_release_uploaded_bytes", "Sum of uploaded bytes reported by peers.",
+               per_release([](const store::SwarmCounts& c) { return double(c.uploaded); }));
+  reg.callback("otaswarm_release_downloaded_bytes", "Sum of downloaded bytes reported by peers.",
+               per_release([](const store::SwarmCounts& c) { return double(c.downloaded); }));
+  reg.callback("otaswarm_release_offload_ratio", "Sum uploaded / sum downloaded: share of bytes from peers.",
+               per_release([](const store::SwarmCounts& c) {
+                 return c.downloaded ? double(c.uploaded) / double(c.downloaded) : 0.0;
+               }));
+  reg.callback("otaswarm_release_same_isp_ratio", "Share of handed-out peers in the requester's LAN or ISP.",
+               per_release([](const store::SwarmCounts& c) {
+                 uint64_t all = c.tiers[0] + c.tiers[1] + c.tiers[2] + c.tiers[3];
+                 return all ? double(c.tiers[0] + c.tiers[1]) / double(all) : 0.0;
+               }));
+  reg.callback("otaswarm_release_nat_peers", "NAT-class mix of the release's swarm.", [this] {
+    std::vector<metrics::Sample> out;
+    for (const auto& r : ctx_.registry->list()) {
+      auto c = ctx_.store->counts(r.info_hash);
+      for (size_t b = 0; b < store::kNatBucketCount; ++b)
+        out.push_back({{{"info_hash", crypto::hex(r.info_hash)},
+                        {"name", r.name},
+                        {"class", store::to_string(static_cast<store::NatBucket>(b))}},
+                       double(c.nat[b])});
+    }
+    return out;
+  });
+  reg.callback("otaswarm_releases", "Registered releases.",
+               [this] { return std::vector<metrics::Sample>{{{}, double(ctx_.registry->size())}}; });
+  reg.callback("otaswarm_store_up", "1 when the store answers.", [this] {
+    std::string why;
+    return std::vector<metrics::Sample>{{{{"backend", ctx_.store->backend()}}, ctx_.store->healthy(why) ? 1.0 : 0.0}};
+  });
+}
+
+}  // namespace otaswarm

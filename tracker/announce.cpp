@@ -1,0 +1,494 @@
+#include "tracker/announce.h"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+
+#include "common/bencode.h"
+#include "common/crypto.h"
+
+namespace otaswarm {
+
+namespace {
+constexpr size_t kMaxQueryParams = 64;
+constexpr size_t kMaxScrapeHashes = 74;
+constexpr size_t kMaxParamLength = 512;
+constexpr size_t kMaxFullScrape = 1000;
+}  // namespace
+
+const char* to_string(Protocol p) { return p == Protocol::http ? "http" : "udp"; }
+
+const char* to_string(Reject r) {
+  switch (r) {
+    case Reject::none: return "none";
+    case Reject::malformed_token: return "malformed_token";
+    case Reject::bad_signature: return "bad_signature";
+    case Reject::expired_token: return "expired_token";
+    case Reject::unknown_info_hash: return "unknown_info_hash";
+    case Reject::bad_request: return "bad_request";
+    case Reject::bad_connection_id: return "bad_connection_id";
+    case Reject::store_unavailable: return "store_unavailable";
+    case Reject::overloaded: return "overloaded";
+  }
+  return "other";
+}
+
+std::string url_decode(std::string_view s, bool& ok) {
+  auto hv = [](char h) -> int {
+    if (h >= '0' && h <= '9') return h - '0';
+    if (h >= 'a' && h <= 'f') return h - 'a' + 10;
+    if (h >= 'A' && h <= 'F') return h - 'A' + 10;
+    return -1;
+  };
+  ok = true;
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '%') {
+      int a = i + 2 < s.size() ? hv(s[i + 1]) : -1;
+      int b = i + 2 < s.size() ? hv(s[i + 2]) : -1;
+      if (a < 0 || b < 0) {
+        ok = false;
+        return {};
+      }
+      out.push_back(static_cast<char>(a * 16 + b));
+      i += 2;
+    } else if (c == '+') {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+template <typename F>
+std::optional<std::string> for_each_param(std::string_view q, F&& f) {
+  size_t count = 0;
+  while (!q.empty()) {
+    size_t amp = q.find('&');
+    std::string_view kv = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view{} : q.substr(amp + 1);
+    if (kv.empty()) continue;
+    if (++count > kMaxQueryParams) return "too many query parameters";
+    size_t eq = kv.find('=');
+    std::string_view k = kv.substr(0, eq);
+    std::string_view v = eq == std::string_view::npos ? std::string_view{} : kv.substr(eq + 1);
+    if (v.size() > kMaxParamLength) return "query parameter too long: " + std::string(k);
+    bool ok = true;
+    std::string dv = url_decode(v, ok);
+    if (!ok) return "bad percent-encoding in " + std::string(k);
+    if (auto err = f(k, std::move(dv))) return err;
+  }
+  return std::nullopt;
+}
+
+template <typename T>
+bool parse_uint(const std::string& s, T& out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+bool to_hash(const std::string& v, std::array<uint8_t, 20>& out) {
+  if (v.size() != 20) return false;
+  std::memcpy(out.data(), v.data(), 20);
+  return true;
+}
+
+store::Ip to_ip(const net::Address& raw) {
+  store::Ip ip;
+  auto a = net::unmap(raw);
+  if (a.is_v4()) {
+    auto b = a.to_v4().to_bytes();
+    std::memcpy(ip.b.data(), b.data(), 4);
+  } else {
+    auto b = a.to_v6().to_bytes();
+    std::memcpy(ip.b.data(), b.data(), 16);
+    ip.v6 = true;
+  }
+  return ip;
+}
+
+}  // namespace
+
+std::optional<std::string> parse_announce_query(std::string_view query, AnnounceRequest& r) {
+  bool have_hash = false, have_peer = false, have_port = false, have_left = false;
+  auto err = for_each_param(query, [&](std::string_view k, std::string v) -> std::optional<std::string> {
+    if (k == "info_hash") {
+      if (!to_hash(v, r.info_hash)) return "info_hash must be 20 bytes";
+      have_hash = true;
+    } else if (k == "peer_id") {
+      if (!to_hash(v, r.peer_id)) return "peer_id must be 20 bytes";
+      have_peer = true;
+    } else if (k == "port") {
+      if (!parse_uint(v, r.port)) return "port must be 0..65535";
+      have_port = true;
+    } else if (k == "uploaded") {
+      if (!parse_uint(v, r.uploaded)) return "uploaded must be a non-negative integer";
+    } else if (k == "downloaded") {
+      if (!parse_uint(v, r.downloaded)) return "downloaded must be a non-negative integer";
+    } else if (k == "left") {
+      if (!parse_uint(v, r.left)) return "left must be a non-negative integer";
+      have_left = true;
+    } else if (k == "event") {
+      if (v == "started") r.event = store::Event::started;
+      else if (v == "completed") r.event = store::Event::completed;
+      else if (v == "stopped") r.event = store::Event::stopped;
+      else if (v == "paused") r.event = store::Event::paused;
+      else if (v.empty() || v == "empty") r.event = store::Event::none;
+      else return "unknown event";
+    } else if (k == "numwant" || k == "num_want") {
+      uint32_t n = 0;
+      if (!parse_uint(v, n)) return "numwant must be a non-negative integer";
+      r.numwant = static_cast<int32_t>(std::min<uint32_t>(n, 1u << 20));
+    } else if (k == "compact") {
+      r.compact = v != "0";
+    } else if (k == "no_peer_id") {
+      r.no_peer_id = v == "1";
+    } else if (k == "ip") {
+      r.ip_param = std::move(v);
+    } else if (k == "ipv4") {
+      r.ipv4_param = std::move(v);
+    } else if (k == "ipv6") {
+      r.ipv6_param = std::move(v);
+    } else if (k == "localip") {
+      r.localip = std::move(v);
+    } else if (k == "lan") {
+      r.lan = std::move(v);
+    } else if (k == "icode") {
+      r.icode = std::move(v);
+    } else if (k == "nat") {
+      r.nat = std::move(v);
+    }
+    return std::nullopt;
+  });
+  if (err) return err;
+  if (!have_hash) return "missing info_hash";
+  if (!have_peer) return "missing peer_id";
+  if (!have_port) return "missing port";
+  if (!have_left) return "missing left";
+  if (r.port == 0 && r.event != store::Event::stopped) return "port must not be 0";
+  return std::nullopt;
+}
+
+std::optional<std::string> parse_scrape_query(std::string_view query, ScrapeRequest& r) {
+  return for_each_param(query, [&](std::string_view k, std::string v) -> std::optional<std::string> {
+    if (k == "info_hash") {
+      store::InfoHash h;
+      if (!to_hash(v, h)) return "info_hash must be 20 bytes";
+      if (r.info_hashes.size() >= kMaxScrapeHashes) return "too many info_hash values";
+      r.info_hashes.push_back(h);
+    }
+    return std::nullopt;
+  });
+}
+
+bool token_from_path(std::string_view path, std::string_view verb, std::string& token) {
+  // "/announce", "/announce/<t>", "/<t>/announce"
+  std::string want = "/" + std::string(verb);
+  if (path == want) {
+    token.clear();
+    return true;
+  }
+  if (path.substr(0, want.size() + 1) == want + "/") {
+    token.assign(path.substr(want.size() + 1));
+    return token.find('/') == std::string::npos;
+  }
+  if (path.size() > want.size() + 1 && path.substr(path.size() - want.size()) == want && path[0] == '/') {
+    token.assign(path.substr(1, path.size() - want.size() - 1));
+    return token.find('/') == std::string::npos;
+  }
+  return false;
+}
+
+uint32_t AnnounceHandler::interval_for(std::string_view device) const {
+  const auto& p = ctx_.policy;
+  if (p.interval_jitter <= 0) return p.interval;
+  auto h = crypto::sha256(device);
+  uint32_t r;
+  std::memcpy(&r, h.data(), sizeof r);
+  double frac = (static_cast<double>(r) / 4294967295.0) * 2.0 - 1.0;  // [-1, 1]
+  double v = p.interval * (1.0 + frac * p.interval_jitter);
+  return std::max<uint32_t>(p.min_interval, static_cast<uint32_t>(v));
+}
+
+Reject AnnounceHandler::check_token(std::string_view tok, std::string& device, std::string& why) const {
+  auto v = token::verify(ctx_.token_keys, tok, *ctx_.clock);
+  switch (v.status) {
+    case token::Status::ok:
+      device = std::move(v.device_id);
+      return Reject::none;
+    case token::Status::expired:
+      why = "device token expired";
+      return Reject::expired_token;
+    case token::Status::bad_signature:
+      why = "device token signature invalid";
+      return Reject::bad_signature;
+    default:
+      why = "malformed device token";
+      return Reject::malformed_token;
+  }
+}
+
+void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) const {
+  auto t0 = std::chrono::steady_clock::now();
+  TrackerMetrics* m = ctx_.metrics;
+  int proto = static_cast<int>(req.protocol);
+  int ev = static_cast<int>(req.event);
+  auto finish = [m, proto, ev, t0, done = std::move(done)](AnnounceResponse&& res) {
+    if (m) {
+      m->announce_ctr[proto][ev][res.failure.empty() ? 0 : 1]->inc();
+      if (res.reject != Reject::none) m->reject_counter(static_cast<uint8_t>(res.reject)).inc();
+      for (const auto& p : res.peers) {
+        m->tier[static_cast<size_t>(p.tier)]->inc();
+        m->pairing[static_cast<size_t>(p.pairing)]->inc();
+      }
+      m->latency[proto][0]->observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    done(std::move(res));
+  };
+  AnnounceResponse res;
+  auto fail = [&](Reject why, std::string msg) {
+    res.reject = why;
+    res.failure = std::move(msg);
+    finish(std::move(res));
+  };
+
+  std::string device;
+  if (!ctx_.policy.open || !req.token.empty()) {
+    std::string why;
+    if (req.token.empty()) return fail(Reject::malformed_token, "missing device token in announce URL");
+    Reject r = check_token(req.token, device, why);
+    if (r != Reject::none) return fail(r, why);
+  } else {
+    device = "peer:" + crypto::hex(req.peer_id);
+  }
+  if (!ctx_.policy.open && !(ctx_.registry && ctx_.registry->contains(req.info_hash)))
+    return fail(Reject::unknown_info_hash, "unregistered info_hash: this tracker only tracks registered releases");
+
+  store::AnnounceOp op;
+  op.info_hash = req.info_hash;
+  op.event = req.event;
+  store::PeerData& p = op.peer;
+  p.device = device;
+  p.peer_id = req.peer_id;
+  p.port = req.port;
+  p.uploaded = req.uploaded;
+  p.downloaded = req.downloaded;
+  p.left = req.left;
+
+  // The transport address is the truth, unless a configured proxy vouches for another one.
+  net::Address public_ip = net::unmap(req.source);
+  if (ctx_.policy.trusted_proxies.contains(public_ip)) {
+    std::optional<net::Address> claimed;
+    if (req.forwarded_for) {
+      std::string_view ff = *req.forwarded_for;
+      ff = ff.substr(0, ff.find(','));
+      while (!ff.empty() && ff.front() == ' ') ff.remove_prefix(1);
+      while (!ff.empty() && ff.back() == ' ') ff.remove_suffix(1);
+      claimed = net::parse_address(ff);
+    }
+    if (!claimed && req.ip_param) claimed = net::parse_address(*req.ip_param);
+    if (claimed && !net::is_unspecified_or_multicast(*claimed)) public_ip = net::unmap(*claimed);
+  }
+  p.ip = to_ip(public_ip);
+
+  // LAN address: `localip`, or BEP 3 `ip` when it holds a private address; never a public one.
+  std::optional<std::string> lan_text = req.localip ? req.localip : req.ip_param;
+  if (lan_text) {
+    if (auto a = net::parse_address(*lan_text); a && net::is_private(*a) && !net::unmap(*a).is_loopback() &&
+                                               !net::is_unspecified_or_multicast(*a)) {
+      p.has_lan = true;
+      p.lan_ip = to_ip(*a);
+      p.lan_port = req.port;
+    }
+  }
+  if (ctx_.locality) p.loc = ctx_.locality->resolve(public_ip, req.lan.value_or(""), req.icode.value_or(""));
+  if (!p.has_lan) p.loc.lan = 0;  // LAN pairing needs a LAN address to hand out
+  if (req.nat && ctx_.nat_verifier) ctx_.nat_verifier(*req.nat, device, p.reach, p.nat);
+
+  const auto& pol = ctx_.policy;
+  uint32_t want = req.numwant < 0 ? pol.numwant_default : static_cast<uint32_t>(req.numwant);
+  op.policy.numwant = req.event == store::Event::stopped ? 0 : std::min(want, pol.numwant_max);
+  op.policy.outside_isp = pol.outside_isp;
+  op.policy.locality = pol.locality;
+  op.policy.reachability = pol.reachability;
+  if (req.protocol == Protocol::udp) {
+    op.policy.want_v4 = !req.source.is_v6() || net::unmap(req.source).is_v4();
+    op.policy.want_v6 = !op.policy.want_v4;
+  }
+
+  uint32_t interval = interval_for(device);
+  uint32_t min_interval = std::min(pol.min_interval, interval);
+  ctx_.store->announce(op, [finish, interval, min_interval](store::Status st, store::AnnounceResult&& r) mutable {
+    AnnounceResponse res;
+    if (st != store::Status::ok) {
+      res.reject = st == store::Status::limit ? Reject::overloaded : Reject::store_unavailable;
+      res.failure = st == store::Status::limit ? "tracker swarm limit reached, retry later"
+                                               : "tracker storage unavailable, retry later";
+      return finish(std::move(res));
+    }
+    res.interval = interval;
+    res.min_interval = min_interval;
+    res.complete = r.seeders;
+    res.incomplete = r.leechers;
+    res.downloaded = r.completed;
+    res.peers = std::move(r.peers);
+    finish(std::move(res));
+  });
+}
+
+void AnnounceHandler::scrape(const ScrapeRequest& req, ScrapeDone done) const {
+  auto t0 = std::chrono::steady_clock::now();
+  TrackerMetrics* m = ctx_.metrics;
+  int proto = static_cast<int>(req.protocol);
+  auto finish = [m, proto, t0, done = std::move(done)](ScrapeResponse&& res) {
+    if (m) {
+      m->scrape_ctr[proto][res.failure.empty() ? 0 : 1]->inc();
+      if (res.reject != Reject::none) m->reject_counter(static_cast<uint8_t>(res.reject)).inc();
+      m->latency[proto][1]->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    done(std::move(res));
+  };
+  ScrapeResponse res;
+  // UDP scrapes carry no URL data (BEP 41 covers announces); the connection id already
+  // proves the source address, and only registered releases are ever reported.
+  bool need_token = req.protocol == Protocol::http && (!ctx_.policy.open || !req.token.empty());
+  if (need_token) {
+    std::string device, why;
+    Reject r = req.token.empty() ? Reject::malformed_token : check_token(req.token, device, why);
+    if (req.token.empty()) why = "missing device token in scrape URL";
+    if (r != Reject::none) {
+      res.reject = r;
+      res.failure = why;
+      return finish(std::move(res));
+    }
+  }
+  std::vector<store::InfoHash> hashes;
+  std::vector<bool> known;
+  if (req.info_hashes.empty() && ctx_.registry) {
+    for (const auto& rel : ctx_.registry->list()) {
+      if (hashes.size() >= kMaxFullScrape) break;
+      hashes.push_back(rel.info_hash);
+      known.push_back(true);
+    }
+  } else {
+    for (const auto& h : req.info_hashes) {
+      hashes.push_back(h);
+      known.push_back(ctx_.policy.open || (ctx_.registry && ctx_.registry->contains(h)));
+    }
+  }
+  std::vector<store::InfoHash> lookup;
+  for (size_t i = 0; i < hashes.size(); ++i)
+    if (known[i]) lookup.push_back(hashes[i]);
+  ctx_.store->scrape(lookup, [finish, hashes, known](store::Status st,
+                                                     std::vector<store::SwarmCounts>&& counts) mutable {
+    ScrapeResponse res;
+    if (st != store::Status::ok) {
+      res.reject = Reject::store_unavailable;
+      res.failure = "tracker storage unavailable, retry later";
+      return finish(std::move(res));
+    }
+    size_t c = 0;
+    for (size_t i = 0; i < hashes.size(); ++i) {
+      ScrapeEntry e;
+      e.info_hash = hashes[i];
+      e.known = known[i] && c < counts.size();
+      if (e.known) {
+        e.complete = counts[c].seeders;
+        e.incomplete = counts[c].leechers;
+        e.downloaded = counts[c].completed;
+        ++c;
+      }
+      res.files.push_back(e);
+    }
+    finish(std::move(res));
+  });
+}
+
+std::string encode_failure(std::string_view reason, std::optional<uint32_t> retry_in) {
+  std::string out;
+  bencode::Writer w(out);
+  w.dict_begin().key("failure reason").string(reason);
+  if (retry_in) w.key("retry in").integer(*retry_in);
+  w.end();
+  return out;
+}
+
+std::string encode_announce(const AnnounceRequest& req, const AnnounceResponse& res) {
+  if (!res.failure.empty()) return encode_failure(res.failure);
+  std::string out;
+  out.reserve(128 + res.peers.size() * 20);
+  bencode::Writer w(out);
+  w.dict_begin();
+  w.key("complete").integer(res.complete);
+  w.key("downloaded").integer(static_cast<int64_t>(res.downloaded));
+  w.key("incomplete").integer(res.incomplete);
+  w.key("interval").integer(res.interval);
+  w.key("min interval").integer(res.min_interval);
+  if (req.compact) {
+    std::string v4, v6;
+    for (const auto& p : res.peers) {
+      std::string& dst = p.ip.v6 ? v6 : v4;
+      dst.append(reinterpret_cast<const char*>(p.ip.b.data()), p.ip.v6 ? 16 : 4);
+      dst.push_back(static_cast<char>(p.port >> 8));
+      dst.push_back(static_cast<char>(p.port & 0xff));
+    }
+    w.key("peers").string(v4);
+    if (!v6.empty()) w.key("peers6").string(v6);
+  } else {
+    w.key("peers").list_begin();
+    for (const auto& p : res.peers) {
+      net::Address a;
+      if (p.ip.v6) {
+        boost::asio::ip::address_v6::bytes_type b;
+        std::memcpy(b.data(), p.ip.b.data(), 16);
+        a = boost::asio::ip::address_v6(b);
+      } else {
+        boost::asio::ip::address_v4::bytes_type b;
+        std::memcpy(b.data(), p.ip.b.data(), 4);
+        a = boost::asio::ip::address_v4(b);
+      }
+      w.dict_begin().key("ip").string(a.to_string());
+      if (!req.no_peer_id)
+        w.key("peer id").string(std::string_view(reinterpret_cast<const char*>(p.peer_id.data()), 20));
+      w.key("port").integer(p.port).end();
+    }
+    w.end();
+  }
+  if (!res.warning.empty()) w.key("warning message").string(res.warning);
+  w.end();
+  return out;
+}
+
+std::string encode_scrape(const ScrapeResponse& res) {
+  if (!res.failure.empty()) return encode_failure(res.failure);
+  std::vector<ScrapeEntry> files;
+  for (const auto& f : res.files)
+    if (f.known) files.push_back(f);
+  std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.info_hash < b.info_hash; });
+  std::string out;
+  bencode::Writer w(out);
+  w.dict_begin().key("files").dict_begin();
+  for (const auto& f : files) {
+    w.key(std::string_view(reinterpret_cast<const char*>(f.info_hash.data()), 20));
+    w.dict_begin()
+        .key("complete")
+        .integer(f.complete)
+        .key("downloaded")
+        .integer(static_cast<int64_t>(f.downloaded))
+        .key("incomplete")
+        .integer(f.incomplete)
+        .end();
+  }
+  w.end().end();
+  return out;
+}
+
+}  // namespace otaswarm

@@ -1,0 +1,145 @@
+#pragma once
+// Announce and scrape: protocol-independent requests, the handler (a function of request
+// + store + registry), and the HTTP (bencode) encodings. Front ends only move bytes.
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/net.h"
+#include "common/store.h"
+#include "common/token.h"
+#include "tracker/locality.h"
+#include "tracker/release_registry.h"
+#include "tracker/tracker_metrics.h"
+
+namespace otaswarm {
+
+enum class Protocol : uint8_t { http = 0, udp = 1 };
+const char* to_string(Protocol p);
+
+struct AnnounceRequest {
+  Protocol protocol = Protocol::http;
+  std::string token;  // device token from the URL path (empty in --open mode)
+  store::InfoHash info_hash{};
+  store::PeerId peer_id{};
+  uint16_t port = 0;
+  uint64_t uploaded = 0, downloaded = 0, left = 0;
+  store::Event event = store::Event::none;
+  int32_t numwant = -1;  // -1 = default
+  bool compact = true;
+  bool no_peer_id = false;
+  net::Address source;                  // transport source address
+  std::optional<std::string> ip_param;  // BEP 3 `ip` (or BEP 15 ip field)
+  std::optional<std::string> ipv4_param, ipv6_param;
+  std::optional<std::string> forwarded_for;  // X-Forwarded-For (HTTP behind a proxy)
+  std::optional<std::string> localip, lan, icode, nat;
+};
+
+struct ScrapeRequest {
+  Protocol protocol = Protocol::http;
+  std::string token;
+  std::vector<store::InfoHash> info_hashes;
+  net::Address source;
+};
+
+enum class Reject : uint8_t {
+  none = 0,
+  malformed_token,
+  bad_signature,
+  expired_token,
+  unknown_info_hash,
+  bad_request,
+  bad_connection_id,
+  store_unavailable,
+  overloaded,
+};
+const char* to_string(Reject r);
+
+struct AnnounceResponse {
+  Reject reject = Reject::none;
+  std::string failure;  // non-empty: BEP 3 failure reason
+  std::string warning;
+  uint32_t interval = 0, min_interval = 0;
+  uint32_t complete = 0, incomplete = 0;
+  uint64_t downloaded = 0;
+  std::vector<store::SelectedPeer> peers;
+};
+
+struct ScrapeEntry {
+  store::InfoHash info_hash{};
+  bool known = true;  // false: not a registered release (HTTP omits it, UDP answers zeros)
+  uint32_t complete = 0, incomplete = 0;
+  uint64_t downloaded = 0;
+};
+
+struct ScrapeResponse {
+  Reject reject = Reject::none;
+  std::string failure;
+  std::vector<ScrapeEntry> files;
+};
+
+struct TrackerPolicy {
+  bool open = false;  // public demo mode: any info_hash, no token
+  uint32_t interval = 1800;
+  uint32_t min_interval = 900;
+  double interval_jitter = 0.1;  // ± fraction, per device
+  uint32_t numwant_default = 50;
+  uint32_t numwant_max = 200;
+  uint32_t outside_isp = 2;
+  bool locality = true;
+  bool reachability = true;
+  net::CidrSet trusted_proxies;
+};
+
+// Verifies the `nat` ticket of a device; sets reach/bucket on success.
+using NatTicketVerifier =
+    std::function<bool(std::string_view ticket, const std::string& device, store::Reach&, store::NatBucket&)>;
+
+struct TrackerContext {
+  TrackerPolicy policy;
+  token::KeyRing token_keys;
+  const Clock* clock = &SystemClock::instance();
+  ReleaseRegistry* registry = nullptr;
+  store::SwarmStore* store = nullptr;
+  const LocalityResolver* locality = nullptr;
+  NatTicketVerifier nat_verifier;
+  TrackerMetrics* metrics = nullptr;
+};
+
+class AnnounceHandler {
+ public:
+  explicit AnnounceHandler(TrackerContext ctx) : ctx_(std::move(ctx)) {}
+  using AnnounceDone = std::function<void(AnnounceResponse&&)>;
+  using ScrapeDone = std::function<void(ScrapeResponse&&)>;
+
+  // Calls done exactly once (synchronously for the memory store).
+  void announce(const AnnounceRequest& req, AnnounceDone done) const;
+  void scrape(const ScrapeRequest& req, ScrapeDone done) const;
+
+  const TrackerContext& context() const { return ctx_; }
+  // Per-device jittered interval, so a crowd's re-announces do not synchronise.
+  uint32_t interval_for(std::string_view device) const;
+
+ private:
+  Reject check_token(std::string_view token, std::string& device, std::string& why) const;
+  TrackerContext ctx_;
+};
+
+// HTTP query → request. Returns an error message on malformed input.
+std::optional<std::string> parse_announce_query(std::string_view query, AnnounceRequest& out);
+std::optional<std::string> parse_scrape_query(std::string_view query, ScrapeRequest& out);
+
+// Extracts the device token from "/announce/<t>", "/<t>/announce" (same for scrape).
+// Returns false if the path is not an announce (or scrape) path.
+bool token_from_path(std::string_view path, std::string_view verb, std::string& token);
+
+std::string encode_announce(const AnnounceRequest& req, const AnnounceResponse& res);
+std::string encode_scrape(const ScrapeResponse& res);
+std::string encode_failure(std::string_view reason, std::optional<uint32_t> retry_in = std::nullopt);
+
+std::string url_decode(std::string_view s, bool& ok);
+
+}  // namespace otaswarm

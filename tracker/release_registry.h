@@ -1,0 +1,79 @@
+#pragma once
+// Registered releases: only these swarms are tracked. Each release is stored as its
+// .torrent under <data-dir>/releases/ (write temp → fsync → rename → fsync dir), so a
+// crash mid-write never leaves a half-written release and a 201 means it is on disk.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/memory_store.h"
+#include "common/store.h"
+
+namespace otaswarm {
+
+struct Release {
+  store::InfoHash info_hash{};
+  std::string name;
+  uint64_t length = 0;
+  uint64_t piece_length = 0;
+  uint32_t pieces = 0;
+  std::vector<std::string> webseeds;
+  std::vector<std::string> trackers;
+  std::string torrent;  // raw .torrent bytes
+};
+
+struct ParsedTorrent {
+  std::optional<Release> release;
+  std::string error;
+};
+
+inline constexpr size_t kMaxTorrentBytes = 16u << 20;
+
+// Validates a .torrent: BitTorrent v1 info dict, private flag set, consistent lengths.
+ParsedTorrent parse_torrent(std::string_view bytes);
+
+// Where releases persist. Embedded mode: files in the data dir; Redis later.
+class ReleasePersistence {
+ public:
+  virtual ~ReleasePersistence() = default;
+  virtual bool save(const Release& r, std::string& error) = 0;
+  virtual bool remove(const store::InfoHash& h, std::string& error) = 0;
+  virtual std::vector<Release> load_all() = 0;
+};
+
+class FileReleasePersistence final : public ReleasePersistence {
+ public:
+  explicit FileReleasePersistence(std::string data_dir);
+  // Creates the directory; false + error when it cannot be created or written.
+  bool init(std::string& error);
+  bool save(const Release& r, std::string& error) override;
+  bool remove(const store::InfoHash& h, std::string& error) override;
+  std::vector<Release> load_all() override;
+
+ private:
+  std::string dir_;
+};
+
+class ReleaseRegistry {
+ public:
+  explicit ReleaseRegistry(ReleasePersistence* persistence) : persistence_(persistence) {}
+  void load();
+  enum class AddResult { created, exists, storage_error };
+  AddResult add(const Release& r, std::string& error);
+  bool remove(const store::InfoHash& h, std::string& error);
+  bool contains(const store::InfoHash& h) const;
+  std::optional<Release> get(const store::InfoHash& h) const;
+  std::vector<Release> list() const;
+  size_t size() const;
+
+ private:
+  ReleasePersistence* persistence_;
+  mutable std::shared_mutex mu_;
+  std::unordered_map<store::InfoHash, std::shared_ptr<const Release>, store::InfoHashHasher> releases_;
+};
+
+}  // namespace otaswarm

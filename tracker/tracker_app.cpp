@@ -1,0 +1,340 @@
+#include "tracker/tracker_app.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json.hpp>
+#include <csignal>
+#include <thread>
+
+#include "common/http_server.h"
+#include "common/io_pool.h"
+#include "common/crypto.h"
+#include "common/log.h"
+#include "common/memory_store.h"
+#include "common/nat.h"
+#include "common/net.h"
+#include "common/server_util.h"
+#include "tracker/admin_api.h"
+#include "tracker/announce.h"
+#include "tracker/connection_id.h"
+#include "tracker/http_frontend.h"
+#include "tracker/locality.h"
+#include "tracker/release_registry.h"
+#include "tracker/tracker_metrics.h"
+#include "tracker/udp_server.h"
+
+namespace otaswarm {
+
+using config::ConfigError;
+using config::Kind;
+
+config::Schema tracker_schema() {
+  config::Schema s("otaswarm-tracker", "Private HTTP + UDP BitTorrent tracker for OTA releases.");
+  s.add("http-listen", Kind::list, "HTTP announce/scrape address ip:port (repeatable; port 0 = any)", {"0.0.0.0:6969"})
+      .add("udp-listen", Kind::list, "UDP (BEP 15) address ip:port (repeatable, IPv4 and IPv6)", {"0.0.0.0:6969"})
+      .add("admin-listen", Kind::string, "admin API, /metrics, status page (keep it private)", {"127.0.0.1:6970"})
+      .add("token-key-file", Kind::string, "HMAC key shared with the update backend (device tokens)")
+      .add("token-key-previous-file", Kind::string, "previous token key, accepted during a rotation")
+      .add("admin-token-file", Kind::string, "bearer token for /api/ (without it the admin API is disabled)")
+      .add("admin-token-previous-file", Kind::string, "previous admin token, accepted during a rotation")
+      .add("connection-id-key-file", Kind::string,
+           "key for BEP 15 connection IDs, shared by all replicas [default: derived from the token key]")
+      .add("connection-id-key-previous-file", Kind::string, "previous connection-ID key during a rotation")
+      .add("nat-ticket-key-file", Kind::string, "key of the rendezvous's NAT tickets [default: the token key]")
+      .add("nat-ticket-key-previous-file", Kind::string, "previous NAT-ticket key during a rotation")
+      .add("data-dir", Kind::string, "where the release registry is stored (embedded mode)", {"./var"})
+      .add("open", Kind::boolean, "public demo mode: any info_hash, no device token", {"false"})
+      .add("store", Kind::string, "memory | redis://host:port | redis-cluster://host:port,...", {"memory"})
+      .add("threads", Kind::integer, "I/O threads (0 = one per core)", {"0"})
+      .add("log-level", Kind::string, "debug | info | warn | error", {"info"})
+      .add("announce-interval", Kind::integer, "seconds between announces handed to clients", {"1800"})
+      .add("min-interval", Kind::integer, "minimum seconds between announces", {"900"})
+      .add("interval-jitter", Kind::number, "± fraction of per-device interval jitter", {"0.1"})
+      .add("numwant-default", Kind::integer, "peers returned when the client does not say", {"50"})
+      .add("numwant-max", Kind::integer, "cap on peers returned", {"200"})
+      .add("peer-timeout", Kind::integer, "seconds of silence before a peer expires (0 = 2×interval + 300)", {"0"})
+      .add("trusted-proxy", Kind::list, "CIDR whose X-Forwarded-For / ip parameter is believed (repeatable)")
+      .add("peer-selection", Kind::string, "locality (same LAN, ISP, region first) | random (plain tracker)",
+           {"locality"})
+      .add("reachability", Kind::boolean, "pair peers by NAT class (tickets from the rendezvous)", {"true"})
+      .add("outside-isp-peers", Kind::integer, "peers from other ISPs kept in every list", {"2"})
+      .add("lan-pairing-requires-hint", Kind::boolean,
+           "hand out LAN addresses only when peers share a `lan` hint (guards against carrier-grade NAT)", {"true"})
+      .add("max-swarms", Kind::integer, "cap on tracked swarms", {"100000"})
+      .add("http-header-limit", Kind::integer, "bytes of request line + headers", {"8192"})
+      .add("admin-body-limit", Kind::integer, "bytes of an admin request body (.torrent upload)", {"16777216"})
+      .add("http-read-timeout-ms", Kind::integer, "a request must arrive within this", {"10000"})
+      .add("http-idle-timeout-ms", Kind::integer, "keep-alive idle timeout", {"30000"})
+      .add("http-max-connections", Kind::integer, "open HTTP connections in total", {"20000"})
+      .add("http-max-connections-per-address", Kind::integer, "per client address (carrier-grade NAT aware)",
+           {"2000"})
+      .add("http-max-requests-per-connection", Kind::integer, "keep-alive requests before closing", {"10000"})
+      .add("shutdown-grace-ms", Kind::integer, "time in-flight requests get on SIGTERM", {"2000"});
+  return s;
+}
+
+namespace {
+
+std::string optional_secret(const config::Values& v, const std::string& key) {
+  if (!v.has(key)) return {};
+  return config::read_secret_file(key, v.str(key));
+}
+
+net::HostPort listen_address(const std::string& key, const std::string& text) {
+  auto hp = net::parse_host_port(text);
+  if (!hp) throw ConfigError(key, "\"" + text + "\" is not an ip:port address (IPv6 as [addr]:port)");
+  return *hp;
+}
+
+store::NatBucket bucket_of(const nat::NatClass& c) {
+  if (c.public_address) return store::NatBucket::public_address;
+  if (c.mapping == nat::Mapping::endpoint_independent) return store::NatBucket::eim;
+  if (c.mapping == nat::Mapping::address_dependent || c.mapping == nat::Mapping::address_and_port_dependent)
+    return store::NatBucket::apdm;
+  return store::NatBucket::unknown;
+}
+
+boost::json::value listeners_json(const std::vector<std::string>& addrs) {
+  if (addrs.size() == 1) return boost::json::value(addrs[0]);
+  boost::json::array a;
+  for (const auto& s : addrs) a.push_back(boost::json::value(s));
+  return a;
+}
+
+}  // namespace
+
+int run_tracker(const config::Values& v) {
+  log::Level lvl;
+  if (!log::parse_level(v.str("log-level"), lvl)) throw ConfigError("log-level", "must be debug, info, warn or error");
+  log::set_level(lvl);
+
+  TrackerPolicy policy;
+  policy.open = v.boolean("open");
+  policy.interval = static_cast<uint32_t>(v.integer("announce-interval", 10, 86400));
+  policy.min_interval = static_cast<uint32_t>(v.integer("min-interval", 1, 86400));
+  if (policy.min_interval > policy.interval) throw ConfigError("min-interval", "must not exceed announce-interval");
+  policy.interval_jitter = v.number("interval-jitter", 0.0, 0.5);
+  policy.numwant_max = static_cast<uint32_t>(v.integer("numwant-max", 1, 1000));
+  policy.numwant_default = static_cast<uint32_t>(v.integer("numwant-default", 0, 1000));
+  if (policy.numwant_default > policy.numwant_max)
+    throw ConfigError("numwant-default", "must not exceed numwant-max");
+  policy.outside_isp = static_cast<uint32_t>(v.integer("outside-isp-peers", 0, 1000));
+  std::string sel = v.str("peer-selection");
+  if (sel != "locality" && sel != "random") throw ConfigError("peer-selection", "must be locality or random");
+  policy.locality = sel == "locality";
+  policy.reachability = v.boolean("reachability");
+  for (const auto& c : v.list("trusted-proxy")) {
+    auto cidr = net::parse_cidr(c);
+    if (!cidr) throw ConfigError("trusted-proxy", "\"" + c + "\" is not a CIDR");
+    policy.trusted_proxies.add(*cidr);
+  }
+
+  std::string token_key = optional_secret(v, "token-key-file");
+  std::string token_prev = optional_secret(v, "token-key-previous-file");
+  if (token_key.empty() && !policy.open)
+    throw ConfigError("token-key-file", "required (device tokens are verified with it) unless --open is set");
+  std::string admin_token = optional_secret(v, "admin-token-file");
+  std::string admin_prev = optional_secret(v, "admin-token-previous-file");
+  std::string cid_key = optional_secret(v, "connection-id-key-file");
+  std::string cid_prev = optional_secret(v, "connection-id-key-previous-file");
+  if (cid_key.empty()) {
+    if (!token_key.empty()) {
+      cid_key = token_key;
+      cid_prev = token_prev;
+    } else {
+      cid_key = crypto::hex(crypto::sha256(std::to_string(crypto::random_u64())));  // single-replica demo
+    }
+  }
+  std::string nat_key = optional_secret(v, "nat-ticket-key-file");
+  std::string nat_prev = optional_secret(v, "nat-ticket-key-previous-file");
+  if (nat_key.empty()) {
+    nat_key = token_key;
+    nat_prev = token_prev;
+  }
+
+  std::string store_url = v.str("store");
+  if (store_url != "memory")
+    throw ConfigError("store", "\"" + store_url + "\": only the memory store is available in this build");
+
+  int64_t threads = v.integer("threads", 0, 256);
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+
+  http::Limits http_limits;
+  http_limits.header_limit = static_cast<size_t>(v.integer("http-header-limit", 1024, 1 << 20));
+  http_limits.body_limit = 0;
+  http_limits.read_timeout = std::chrono::milliseconds(v.integer("http-read-timeout-ms", 100, 600000));
+  http_limits.idle_timeout = std::chrono::milliseconds(v.integer("http-idle-timeout-ms", 100, 3600000));
+  http_limits.max_connections = static_cast<size_t>(v.integer("http-max-connections", 1, 10000000));
+  http_limits.max_connections_per_address =
+      static_cast<size_t>(v.integer("http-max-connections-per-address", 1, 10000000));
+  http_limits.max_requests_per_connection =
+      static_cast<size_t>(v.integer("http-max-requests-per-connection", 1, 100000000));
+  http::Limits admin_limits = http_limits;
+  admin_limits.body_limit = static_cast<size_t>(v.integer("admin-body-limit", 1024, kMaxTorrentBytes));
+  admin_limits.max_connections_per_address = admin_limits.max_connections;
+  int64_t grace_ms = v.integer("shutdown-grace-ms", 0, 60000);
+  int64_t peer_timeout = v.integer("peer-timeout", 0, 7 * 86400);
+  if (peer_timeout == 0) peer_timeout = 2 * policy.interval * (1 + policy.interval_jitter) + 300;
+
+  std::vector<net::HostPort> http_addrs, udp_addrs;
+  for (const auto& a : v.list("http-listen")) http_addrs.push_back(listen_address("http-listen", a));
+  for (const auto& a : v.list("udp-listen")) udp_addrs.push_back(listen_address("udp-listen", a));
+  auto admin_addr = listen_address("admin-listen", v.str("admin-listen"));
+
+  FileReleasePersistence persistence(v.str("data-dir"));
+  std::string err;
+  if (!persistence.init(err)) throw ConfigError("data-dir", err);
+  ReleaseRegistry registry(&persistence);
+  registry.load();
+
+  const Clock& clock = SystemClock::instance();
+  store::MemoryStoreOptions sopts;
+  sopts.peer_timeout_ms = peer_timeout * 1000;
+  sopts.max_swarms = static_cast<size_t>(v.integer("max-swarms", 1, 100000000));
+  store::MemoryStore store(sopts, clock);
+
+  metrics::Registry reg;
+  TrackerMetrics tm(reg);
+  tm.interval.set(policy.interval);
+  BasicLocality locality(v.boolean("lan-pairing-requires-hint"));
+
+  TrackerContext ctx;
+  ctx.policy = policy;
+  ctx.token_keys = token::KeyRing(token_key, token_prev);
+  ctx.clock = &clock;
+  ctx.registry = &registry;
+  ctx.store = &store;
+  ctx.locality = &locality;
+  ctx.metrics = &tm;
+  token::KeyRing nat_keys(nat_key, nat_prev);
+  if (!nat_keys.empty()) {
+    ctx.nat_verifier = [nat_keys, &clock](std::string_view ticket, const std::string& device, store::Reach& reach,
+                                          store::NatBucket& bucket) {
+      auto r = nat::verify_ticket(nat_keys, ticket, clock);
+      // A ticket only counts for the device it was issued to.
+      if (r.status != nat::TicketStatus::ok || r.ticket.device_id != device) return false;
+      reach = static_cast<store::Reach>(nat::reach_of(r.ticket.cls));
+      bucket = bucket_of(r.ticket.cls);
+      return true;
+    };
+  }
+  AnnounceHandler handler(ctx);
+  ConnectionIds ids(cid_key, cid_prev, clock);
+
+  AdminContext actx;
+  actx.registry = &registry;
+  actx.store = &store;
+  actx.token_keys = ctx.token_keys;
+  actx.clock = &clock;
+  actx.metrics = &tm;
+  actx.interval = policy.interval;
+  AdminApi admin(actx);
+  admin.register_metrics(reg);
+
+  // Block termination signals before any thread starts so only sigwait below sees them.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  IoPool pool(static_cast<size_t>(threads));
+  http::ServerMetrics sm;
+  sm.connections_accepted = &tm.http_connections.with({"accepted"});
+  sm.connections_rejected = &tm.http_connections.with({"rejected"});
+  sm.bad_requests = &tm.http_bad_requests;
+  sm.timeouts = &tm.http_timeouts;
+  sm.open_connections = &tm.http_open;
+
+  std::vector<std::shared_ptr<http::Server>> http_servers;
+  std::vector<std::unique_ptr<UdpServer>> udp_servers;
+  std::vector<std::string> http_bound, udp_bound;
+  auto tracker_handler = make_tracker_http_handler(handler);
+  auto bind_error = [](const std::string& key, const net::HostPort& hp, const std::exception& e) {
+    return ConfigError(key, "cannot listen on " + net::format(hp.address, hp.port) + ": " + e.what());
+  };
+  for (const auto& hp : http_addrs) {
+    auto srv = std::make_shared<http::Server>(pool, boost::asio::ip::tcp::endpoint(hp.address, hp.port), http_limits,
+                                              tracker_handler, sm);
+    try {
+      srv->start();
+    } catch (const std::exception& e) {
+      throw bind_error("http-listen", hp, e);
+    }
+    http_bound.push_back(net::format(srv->local_endpoint()));
+    http_servers.push_back(srv);
+  }
+  for (const auto& hp : udp_addrs) {
+    auto srv =
+        std::make_unique<UdpServer>(pool, boost::asio::ip::udp::endpoint(hp.address, hp.port), handler, ids, tm);
+    try {
+      srv->start();
+    } catch (const std::exception& e) {
+      throw bind_error("udp-listen", hp, e);
+    }
+    udp_bound.push_back(net::format(srv->local_endpoint()));
+    udp_servers.push_back(std::move(srv));
+  }
+  AdminRoutes routes;
+  routes.registry = &reg;
+  routes.admin_token = admin_token;
+  routes.admin_token_previous = admin_prev;
+  routes.ready = [&store](std::string& why) { return store.healthy(why); };
+  if (!admin_token.empty()) {
+    routes.api = [&admin](http::Request&& req, const http::ConnInfo& info, http::Done done) {
+      admin.handle_api(std::move(req), info, std::move(done));
+    };
+  } else {
+    routes.api = [](http::Request&& req, const http::ConnInfo&, http::Done done) {
+      done(http::json_response(req, http::bhttp::status::forbidden,
+                               R"({"error":"admin API disabled: start the tracker with --admin-token-file"})"));
+    };
+  }
+  routes.other = [&admin](const http::Request& req, http::Response& res) { return admin.handle_public(req, res); };
+  auto admin_srv = std::make_shared<http::Server>(pool, boost::asio::ip::tcp::endpoint(admin_addr.address, admin_addr.port),
+                                                  admin_limits, make_admin_handler(std::move(routes)));
+  try {
+    admin_srv->start();
+  } catch (const std::exception& e) {
+    throw bind_error("admin-listen", admin_addr, e);
+  }
+
+  // Expiry of silent peers: bounded, periodic, off the announce path.
+  boost::asio::steady_timer maint(pool.at(0));
+  std::function<void()> schedule = [&] {
+    maint.expires_after(std::chrono::seconds(5));
+    maint.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      store.maintain();
+      schedule();
+    });
+  };
+  schedule();
+  pool.start();
+
+  boost::json::object ready;
+  ready["ready"] = true;
+  ready["http"] = listeners_json(http_bound);
+  ready["udp"] = listeners_json(udp_bound);
+  ready["admin"] = net::format(admin_srv->local_endpoint());
+  print_ready_line(ready);
+  log::info("tracker started", {{"releases", std::to_string(registry.size())},
+                                {"mode", policy.open ? "open" : "private"},
+                                {"threads", std::to_string(threads)}});
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  log::info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  for (auto& s : http_servers) s->stop();
+  for (auto& s : udp_servers) s->stop();
+  admin_srv->stop();
+  boost::asio::post(pool.at(0), [&maint] { maint.cancel(); });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
+  while (tm.http_open.value() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  pool.stop_now();
+  log::info("stopped");
+  return 0;
+}
+
+}  // namespace otaswarm

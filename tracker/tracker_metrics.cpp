@@ -1,0 +1,46 @@
+#include "tracker/tracker_metrics.h"
+
+namespace otaswarm {
+
+TrackerMetrics::TrackerMetrics(metrics::Registry& r)
+    : registry(r),
+      announces(r.counter("otaswarm_tracker_announces_total", "Announces answered.", {"protocol", "event", "result"})),
+      scrapes(r.counter("otaswarm_tracker_scrapes_total", "Scrapes answered.", {"protocol", "result"})),
+      udp_connects(r.counter("otaswarm_tracker_udp_connects_total", "BEP 15 connect requests answered.").get()),
+      duration(r.histogram("otaswarm_tracker_request_duration_seconds",
+                           "Time from request decoded to reply built.", {"protocol", "action"},
+                           metrics::latency_buckets())),
+      rejects(r.counter("otaswarm_tracker_rejects_total", "Refused requests, by reason.", {"reason"})),
+      udp_dropped(r.counter("otaswarm_tracker_udp_dropped_total", "UDP datagrams dropped without reply.", {"reason"})),
+      http_connections(r.counter("otaswarm_tracker_http_connections_total", "TCP connections.", {"result"})),
+      http_bad_requests(
+          r.counter("otaswarm_tracker_http_bad_requests_total", "Unparsable or oversized HTTP requests.").get()),
+      http_timeouts(r.counter("otaswarm_tracker_http_timeouts_total", "Slow HTTP clients cut off.").get()),
+      http_open(r.gauge("otaswarm_tracker_http_open_connections", "Open HTTP connections.").get()),
+      peers_returned(r.counter("otaswarm_tracker_peers_returned_total", "Peers handed out, by locality tier.",
+                               {"tier"})),
+      pairings(r.counter("otaswarm_tracker_reachability_pairs_total",
+                         "Handed-out peers by how the requester can reach them.", {"pairing"})),
+      interval(r.gauge("otaswarm_tracker_interval_seconds", "Announce interval currently handed out.").get()) {
+  const char* protos[] = {"http", "udp"};
+  const char* actions[] = {"announce", "scrape", "connect"};
+  for (int p = 0; p < 2; ++p)
+    for (int a = 0; a < 3; ++a) latency[p][a] = &duration.with({protos[p], actions[a]});
+  for (size_t t = 0; t < store::kTierCount; ++t)
+    tier[t] = &peers_returned.with({store::to_string(static_cast<store::Tier>(t))});
+  for (size_t p = 0; p < store::kPairingCount; ++p)
+    pairing[p] = &pairings.with({store::to_string(static_cast<store::Pairing>(p))});
+  const char* events[] = {"none", "completed", "started", "stopped", "paused"};
+  const char* results[] = {"ok", "error"};
+  for (int p = 0; p < 2; ++p) {
+    for (int e = 0; e < 5; ++e)
+      for (int ok = 0; ok < 2; ++ok) announce_ctr[p][e][ok] = &announces.with({protos[p], events[e], results[ok]});
+    for (int ok = 0; ok < 2; ++ok) scrape_ctr[p][ok] = &scrapes.with({protos[p], results[ok]});
+  }
+  const char* reasons[] = {"other",           "malformed_token",   "bad_signature",
+                           "expired_token",   "unknown_info_hash", "bad_request",
+                           "bad_connection_id", "store_unavailable", "overloaded"};
+  for (size_t i = 0; i < reject.size(); ++i) reject[i] = &rejects.with({reasons[i]});
+}
+
+}  // namespace otaswarm

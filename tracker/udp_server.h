@@ -1,0 +1,41 @@
+#pragma once
+// BEP 15 front end: one SO_REUSEPORT socket per I/O thread on the same address, so the
+// kernel spreads datagrams over threads and no socket is shared between threads.
+#include <boost/asio/ip/udp.hpp>
+#include <array>
+#include <memory>
+#include <vector>
+
+#include "common/io_pool.h"
+#include "tracker/announce.h"
+#include "tracker/connection_id.h"
+
+namespace otaswarm {
+
+inline constexpr size_t kUdpMaxDatagram = 2048;
+
+class UdpServer {
+ public:
+  UdpServer(IoPool& pool, boost::asio::ip::udp::endpoint bind, const AnnounceHandler& handler,
+            const ConnectionIds& ids, TrackerMetrics& metrics);
+  ~UdpServer();
+  void start();  // throws boost::system::system_error when the address cannot be bound
+  void stop();
+  boost::asio::ip::udp::endpoint local_endpoint() const { return local_; }
+
+  // Processes one datagram; returns the reply (empty = drop). Public for tests and fuzzing.
+  // `reply` is called with the encoded reply, possibly later and from another thread.
+  void process(std::string_view datagram, const boost::asio::ip::udp::endpoint& from,
+               std::function<void(std::string&&)> reply) const;
+
+ private:
+  struct Worker;
+  IoPool& pool_;
+  boost::asio::ip::udp::endpoint bind_, local_;
+  const AnnounceHandler& handler_;
+  const ConnectionIds& ids_;
+  TrackerMetrics& m_;
+  std::vector<std::shared_ptr<Worker>> workers_;
+};
+
+}  // namespace otaswarm
