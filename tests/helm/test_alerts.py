@@ -44,7 +44,8 @@ class Alerts(unittest.TestCase):
     def test_required_alerts_present_with_severity_and_runbook(self):
         names = {r["alert"] for r in self.rules}
         self.assertLessEqual(REQUIRED, names)
-        docs = open(os.path.join(metricnames.ROOT, "docs", "alerts.md")).read()
+        with open(os.path.join(metricnames.ROOT, "docs", "alerts.md")) as f:
+            docs = f.read()
         for r in self.rules:
             self.assertIn(r["labels"]["severity"], ("critical", "warning"), r["alert"])
             self.assertIn("for", r, r["alert"])
