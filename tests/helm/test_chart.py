@@ -276,6 +276,35 @@ class ProductionExample(RenderedCommon, unittest.TestCase):
         self.assertIn("denied-peer-ip=198.51.100.0-198.51.100.255", conf)
 
 
+class KeyRotation(unittest.TestCase):
+    """docs/operations.md: during a rotation the previous key is mounted and accepted too."""
+
+    def test_previous_keys_mounted_and_configured(self):
+        objs = H.render(sets={"secrets.tokenKey.previousKey": "token-key-old",
+                              "secrets.adminToken.previousKey": "admin-token-old",
+                              "secrets.connectionIdKey.key": "connection-id-key",
+                              "secrets.connectionIdKey.previousKey": "connection-id-key-old",
+                              "secrets.natTicketKey.key": "nat-ticket-key"})
+        cfg = H.toml_of(H.one(objs, "ConfigMap", "-tracker"), "tracker.toml")
+        for flag in ("token-key", "token-key-previous", "admin-token", "admin-token-previous",
+                     "connection-id-key", "connection-id-key-previous", "nat-ticket-key"):
+            self.assertEqual(cfg[flag + "-file"], "/var/run/secrets/otaswarm/" + flag)
+        self.assertNotIn("nat-ticket-key-previous-file", cfg)
+        rcfg = H.toml_of(H.one(objs, "ConfigMap", "-rendezvous"), "rendezvous.toml")
+        self.assertEqual(rcfg["token-key-previous-file"], "/var/run/secrets/otaswarm/token-key-previous")
+        self.assertNotIn("connection-id-key-file", rcfg)
+        d = H.one(objs, "Deployment", "-tracker")
+        vol = [v for v in d["spec"]["template"]["spec"]["volumes"] if v["name"] == "secrets"][0]
+        items = {i["path"]: i["key"] for s in vol["projected"]["sources"] for i in s["secret"]["items"]}
+        self.assertEqual(items["token-key-previous"], "token-key-old")
+        self.assertEqual(items["connection-id-key-previous"], "connection-id-key-old")
+        self.assertNotIn("turn-secret", items, "the tracker does not need the TURN secret")
+
+    def test_defaults_have_no_previous_keys(self):
+        cfg = H.toml_of(H.one(H.render(), "ConfigMap", "-tracker"), "tracker.toml")
+        self.assertEqual(sorted(k for k in cfg if k.endswith("-file")), ["admin-token-file", "token-key-file"])
+
+
 class Refused(unittest.TestCase):
     """Values that must make rendering fail, with a message that says why."""
 

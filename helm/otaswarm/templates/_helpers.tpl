@@ -84,37 +84,52 @@ memory
 {{- end -}}
 {{- end -}}
 
-{{/* Projected volume sources for the secret files: (dict "ctx" $ "turn" bool "admin" bool) */}}
+{{/* Secret-backed files of a component: list of (dict entry file). turn: the coturn secret too. */}}
+{{- define "otaswarm.secretEntries" -}}
+{{- $names := list "tokenKey:token-key" "adminToken:admin-token" "natTicketKey:nat-ticket-key" -}}
+{{- if eq .component "tracker" -}}
+{{- $names = append $names "connectionIdKey:connection-id-key" -}}
+{{- else -}}
+{{- $names = append $names "turnSecret:turn-secret" -}}
+{{- end -}}
+{{- toJson $names -}}
+{{- end -}}
+
+{{/* Projected volume sources for a component's secret files: (dict "ctx" $ "component" "tracker") */}}
 {{- define "otaswarm.secretSources" -}}
 {{- $ctx := .ctx -}}
-{{- $s := $ctx.Values.secrets -}}
+{{- range $pair := include "otaswarm.secretEntries" . | fromJsonArray -}}
+{{- $parts := splitList ":" $pair -}}
+{{- $e := index $ctx.Values.secrets (first $parts) -}}
+{{- $file := last $parts -}}
+{{- if $e.key }}
 - secret:
-    name: {{ include "otaswarm.secretName" (dict "ctx" $ctx "entry" $s.tokenKey) }}
+    name: {{ include "otaswarm.secretName" (dict "ctx" $ctx "entry" $e) }}
     items:
-      - {key: {{ $s.tokenKey.key | quote }}, path: token-key}
-{{- if $s.tokenKey.previousKey }}
-- secret:
-    name: {{ include "otaswarm.secretName" (dict "ctx" $ctx "entry" $s.tokenKey) }}
-    items:
-      - {key: {{ $s.tokenKey.previousKey | quote }}, path: token-key-previous}
+      - {key: {{ $e.key | quote }}, path: {{ $file }}}
 {{- end }}
-{{- if .admin }}
+{{- if $e.previousKey }}
 - secret:
-    name: {{ include "otaswarm.secretName" (dict "ctx" $ctx "entry" $s.adminToken) }}
+    name: {{ include "otaswarm.secretName" (dict "ctx" $ctx "entry" $e) }}
     items:
-      - {key: {{ $s.adminToken.key | quote }}, path: admin-token}
-{{- if $s.adminToken.previousKey }}
-- secret:
-    name: {{ include "otaswarm.secretName" (dict "ctx" $ctx "entry" $s.adminToken) }}
-    items:
-      - {key: {{ $s.adminToken.previousKey | quote }}, path: admin-token-previous}
+      - {key: {{ $e.previousKey | quote }}, path: {{ $file }}-previous}
 {{- end }}
 {{- end }}
-{{- if .turn }}
-- secret:
-    name: {{ include "otaswarm.secretName" (dict "ctx" $ctx "entry" $s.turnSecret) }}
-    items:
-      - {key: {{ $s.turnSecret.key | quote }}, path: turn-secret}
+{{- end -}}
+
+{{/* TOML lines pointing the server at its secret files: (dict "ctx" $ "component" "tracker") */}}
+{{- define "otaswarm.secretConfig" -}}
+{{- $ctx := .ctx -}}
+{{- range $pair := include "otaswarm.secretEntries" . | fromJsonArray -}}
+{{- $parts := splitList ":" $pair -}}
+{{- $e := index $ctx.Values.secrets (first $parts) -}}
+{{- $file := last $parts -}}
+{{- if $e.key }}
+{{ $file }}-file = "/var/run/secrets/otaswarm/{{ $file }}"
+{{- end }}
+{{- if $e.previousKey }}
+{{ $file }}-previous-file = "/var/run/secrets/otaswarm/{{ $file }}-previous"
+{{- end }}
 {{- end }}
 {{- end -}}
 
