@@ -1,0 +1,197 @@
+#include "loadtest/report.h"
+
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+extern char** environ;
+
+namespace otaswarm::loadtest {
+namespace json = boost::json;
+namespace {
+
+inline constexpr double kNsPerMs = 1e6;
+
+double ms(uint64_t ns) { return static_cast<double>(ns) / kNsPerMs; }
+
+json::object latency_json(const LatencyHistogram& h) {
+  return {{"count", h.count()},
+          {"p50", ms(h.percentile_ns(50))},
+          {"p90", ms(h.percentile_ns(90))},
+          {"p99", ms(h.percentile_ns(99))},
+          {"p99_9", ms(h.percentile_ns(99.9))},
+          {"max", ms(h.max_ns())}};
+}
+
+void put_counts(json::object& o, const PhaseStats& p, double window_s) {
+  o["offered"] = p.offered;
+  o["sent"] = p.sent;
+  o["not_sent"] = p.not_sent_total();
+  json::object ns;
+  for (unsigned i = 0; i < kNotSentKinds; ++i) ns[to_string(static_cast<NotSentKind>(i))] = p.not_sent[i];
+  o["not_sent_by_kind"] = std::move(ns);
+  o["answered"] = p.answered;
+  o["errors"] = p.errors_total();
+  json::object ek;
+  for (unsigned i = 0; i < kErrorKinds; ++i) ek[to_string(static_cast<ErrorKind>(i))] = p.errors[i];
+  o["errors_by_kind"] = std::move(ek);
+  o["timeouts"] = p.timeouts;
+  o["window_s"] = window_s;
+  o["offered_per_s"] = window_s > 0 ? static_cast<double>(p.offered) / window_s : 0.0;
+  o["answered_per_s"] = window_s > 0 ? static_cast<double>(p.answered) / window_s : 0.0;
+  o["latency_ms"] = latency_json(p.latency);
+}
+
+double num(const json::value& v) { return v.is_double() ? v.as_double() : static_cast<double>(v.to_number<double>()); }
+
+}  // namespace
+
+json::object make_report(const ReportContext& ctx, const LoadResult& r) {
+  const LoadOptions& o = *ctx.options;
+  Schedule sched(o.rate, o.ramp_s, o.duration_s, o.max_requests);
+  json::object rep;
+  rep["tracker"] = ctx.tracker_url;
+  rep["protocol"] = to_string(o.target.protocol);
+  rep["rate"] = o.rate;
+  rep["duration_s"] = o.duration_s;
+  rep["ramp_s"] = sched.ramp_s();
+  rep["threads"] = o.threads;
+  rep["phones"] = o.population.phones;
+  rep["source_addresses"] = o.population.source_cidr ? r.slots : 1u;
+  rep["sockets_per_run"] = r.slots;
+  rep["concurrency"] = o.concurrency;
+  rep["timeout_ms"] = static_cast<double>(o.timeout_ns) / kNsPerMs;
+  rep["numwant"] = o.numwant;
+  rep["max_requests"] = o.max_requests;
+
+  PhaseStats total = r.stats.total();
+  put_counts(rep, total, sched.duration_s());
+  json::object phases;
+  for (unsigned i = 0; i < kPhases; ++i) {
+    auto phase = static_cast<Phase>(i);
+    double window = phase == Phase::ramp ? sched.ramp_s() : sched.duration_s() - sched.ramp_s();
+    json::object p;
+    put_counts(p, r.stats.phases[i], window);
+    phases[to_string(phase)] = std::move(p);
+  }
+  rep["phases"] = std::move(phases);
+  json::object events;
+  for (unsigned i = 0; i < kEvents; ++i) events[to_string(static_cast<Event>(i))] = r.stats.events[i];
+  rep["events"] = std::move(events);
+  rep["connects"] = json::object{{"sent", r.stats.connects_sent},
+                                 {"answered", r.stats.connects_answered},
+                                 {"failed", r.stats.connect_failures}};
+  rep["peers_received"] = r.stats.peers_received;
+  rep["late_replies"] = r.stats.late_replies;
+  rep["stray_datagrams"] = r.stats.stray_datagrams;
+  rep["icmp_errors"] = r.stats.icmp_errors;
+  rep["http_retries"] = r.stats.retries;
+  rep["generator"] = json::object{{"max_lag_ms", ms(r.stats.max_lag_ns)}, {"late_requests", r.stats.late_requests}};
+  rep["elapsed_s"] = r.elapsed_s;
+  json::array timeline;
+  for (size_t s = 0; s < r.stats.timeline.size(); ++s) {
+    const SecondStats& t = r.stats.timeline[s];
+    timeline.push_back(json::object{{"t", s},
+                                    {"offered", t.offered},
+                                    {"answered", t.answered},
+                                    {"failed", t.failed},
+                                    {"p50_ms", ms(t.latency.percentile_ns(50))},
+                                    {"p99_ms", ms(t.latency.percentile_ns(99))}});
+  }
+  rep["timeline"] = std::move(timeline);
+  return rep;
+}
+
+std::string text_summary(const json::object& rep) {
+  std::ostringstream os;
+  char line[256];
+  std::snprintf(line, sizeof line, "%s load on %s: %.0f/s for %.1f s (ramp %.1f s), %lld phones, %lld thread(s)\n",
+                json::value_to<std::string>(rep.at("protocol")).c_str(),
+                json::value_to<std::string>(rep.at("tracker")).c_str(), num(rep.at("rate")), num(rep.at("duration_s")),
+                num(rep.at("ramp_s")), static_cast<long long>(num(rep.at("phones"))),
+                static_cast<long long>(num(rep.at("threads"))));
+  os << line;
+  auto phase_line = [&](const char* name, const json::object& p) {
+    const auto& l = p.at("latency_ms").as_object();
+    std::snprintf(line, sizeof line,
+                  "  %-7s offered %9.0f  answered %9.0f (%8.0f/s)  errors %6.0f  timeouts %6.0f  not sent %6.0f  "
+                  "latency ms p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f max %.3f\n",
+                  name, num(p.at("offered")), num(p.at("answered")), num(p.at("answered_per_s")), num(p.at("errors")),
+                  num(p.at("timeouts")), num(p.at("not_sent")), num(l.at("p50")), num(l.at("p90")), num(l.at("p99")),
+                  num(l.at("p99_9")), num(l.at("max")));
+    os << line;
+  };
+  const auto& phases = rep.at("phases").as_object();
+  if (num(rep.at("ramp_s")) > 0) phase_line("ramp", phases.at("ramp").as_object());
+  phase_line("steady", phases.at("steady").as_object());
+  phase_line("all", rep);
+  for (const char* key : {"errors_by_kind", "not_sent_by_kind"}) {
+    std::string parts;
+    for (const auto& [k, v] : rep.at(key).as_object())
+      if (num(v) > 0) parts += " " + std::string(k) + "=" + std::to_string(static_cast<long long>(num(v)));
+    if (!parts.empty()) os << "  " << key << ":" << parts << "\n";
+  }
+  const auto& gen = rep.at("generator").as_object();
+  std::snprintf(line, sizeof line, "  generator: max lag %.1f ms, %lld requests sent >10 ms late\n",
+                num(gen.at("max_lag_ms")), static_cast<long long>(num(gen.at("late_requests"))));
+  os << line;
+  return os.str();
+}
+
+std::string write_chart(const json::object& rep, const std::string& png_path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path dir = fs::temp_directory_path(ec) / ("otaswarm-chart-" + std::to_string(::getpid()));
+  fs::create_directories(dir, ec);
+  if (ec) return "cannot create a temporary directory: " + ec.message();
+  fs::path data = dir / "timeline.dat", script = dir / "chart.gp";
+  {
+    std::ofstream d(data);
+    d << "# second offered answered p99_ms\n";
+    for (const auto& v : rep.at("timeline").as_array()) {
+      const auto& t = v.as_object();
+      d << num(t.at("t")) + 0.5 << ' ' << num(t.at("offered")) << ' ' << num(t.at("answered")) << ' '
+        << num(t.at("p99_ms")) << '\n';
+    }
+  }
+  auto quote = [](const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("''") : std::string(1, c);
+    return q + "'";
+  };
+  {
+    std::ofstream g(script);
+    g << "set terminal pngcairo size 960,540 noenhanced\n"
+      << "set output " << quote(png_path) << "\n"
+      << "set title " << quote(json::value_to<std::string>(rep.at("protocol")) + " announces on " +
+                               json::value_to<std::string>(rep.at("tracker"))) << "\n"
+      << "set xlabel 'seconds since start'\nset ylabel 'announces/s'\nset y2label 'p99 latency (ms)'\n"
+      << "set ytics nomirror\nset y2tics\nset yrange [0:*]\nset y2range [0:*]\nset key top left\nset grid\n"
+      << "plot " << quote(data.string()) << " using 1:2 with lines lw 2 title 'offered', "
+      << quote(data.string()) << " using 1:3 with lines lw 2 title 'answered', "
+      << quote(data.string()) << " using 1:4 axes x1y2 with linespoints title 'p99 latency'\n";
+  }
+  std::string script_arg = script.string();
+  char* argv[] = {const_cast<char*>("gnuplot"), script_arg.data(), nullptr};
+  pid_t pid = 0;
+  int rc = ::posix_spawnp(&pid, "gnuplot", nullptr, nullptr, argv, environ);
+  std::string err;
+  if (rc != 0) {
+    err = "cannot run gnuplot (install gnuplot-nox)";
+  } else {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) err = "gnuplot failed on " + script_arg;
+  }
+  if (err.empty()) fs::remove_all(dir, ec);
+  return err;
+}
+
+}  // namespace otaswarm::loadtest

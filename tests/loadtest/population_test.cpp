@@ -1,0 +1,113 @@
+#include "loadtest/population.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "common/token.h"
+
+namespace otaswarm::loadtest {
+namespace {
+
+PopulationConfig base(uint32_t phones) {
+  PopulationConfig c;
+  c.phones = phones;
+  c.info_hashes.push_back(crypto::sha1("release-a"));
+  c.path_base = "/announce";
+  c.torrent_length = 1000;
+  return c;
+}
+
+TEST(Lifecycle, StartedPeriodicCompletedThenSeeds) {
+  Lifecycle l{2, false};
+  EXPECT_EQ(l.event_at(0), Event::started);
+  EXPECT_EQ(l.event_at(1), Event::none);
+  EXPECT_EQ(l.event_at(2), Event::none);
+  EXPECT_EQ(l.event_at(3), Event::completed);
+  EXPECT_EQ(l.event_at(4), Event::none);
+  EXPECT_EQ(l.cycle(), 0u);
+}
+
+TEST(Population, CycleWithStoppedStartsOver) {
+  auto c = base(1);
+  c.lifecycle = {1, true};
+  Population p(c);
+  std::vector<Event> seen;
+  std::vector<int64_t> left;
+  for (int i = 0; i < 8; ++i) {
+    auto a = p.next(0);
+    seen.push_back(a.event);
+    left.push_back(a.left);
+  }
+  EXPECT_EQ(seen, (std::vector<Event>{Event::started, Event::none, Event::completed, Event::stopped, Event::started,
+                                      Event::none, Event::completed, Event::stopped}));
+  EXPECT_EQ(left, (std::vector<int64_t>{1000, 500, 0, 0, 1000, 500, 0, 0}));
+}
+
+TEST(Population, MintsAVerifiableTokenPerPhone) {
+  auto c = base(3);
+  c.token_key = "0123456789abcdef0123456789abcdef";
+  c.token_expiry = 2'000'000'000;
+  Population p(c);
+  ManualClock clock(1'900'000'000);
+  token::KeyRing keys(c.token_key);
+  std::set<std::string> paths;
+  for (uint32_t i = 0; i < 3; ++i) {
+    const std::string& path = p.path_of(i);
+    ASSERT_EQ(path.rfind("/announce/", 0), 0u) << path;
+    auto v = token::verify(keys, path.substr(10), clock);
+    EXPECT_EQ(v.status, token::Status::ok) << path;
+    EXPECT_EQ(v.device_id, "loadtest-0000000" + std::to_string(i));
+    paths.insert(path);
+  }
+  EXPECT_EQ(paths.size(), 3u);
+  auto plain = base(1);
+  Population q(plain);
+  EXPECT_EQ(q.path_of(0), "/announce");
+}
+
+TEST(Population, SpreadsPhonesOverDistinctSourceAddressesAndPorts) {
+  auto c = base(1000);
+  c.source_cidr = net::parse_cidr("127.1.0.0/16");
+  c.slots = 100;
+  Population p(c);
+  ASSERT_EQ(p.slots(), 100u);
+  std::set<std::string> addrs, peers;
+  for (uint32_t i = 0; i < 1000; ++i) {
+    auto addr = p.source_address(p.slot_of(i));
+    ASSERT_TRUE(addr);
+    EXPECT_TRUE(c.source_cidr->contains(*addr));
+    addrs.insert(addr->to_string());
+    peers.insert(addr->to_string() + ":" + std::to_string(p.next(i).port));
+  }
+  EXPECT_EQ(addrs.size(), 100u);
+  EXPECT_EQ(addrs.count("127.1.0.0"), 0u);  // the network address is skipped
+  EXPECT_EQ(peers.size(), 1000u);           // every phone is a distinct peer
+}
+
+TEST(Population, SlotsCappedByTheCidrAndPortsDistinctWithoutOne) {
+  auto c = base(50);
+  c.source_cidr = net::parse_cidr("127.2.0.0/30");
+  c.slots = 64;
+  Population p(c);
+  EXPECT_EQ(p.slots(), 2u);
+  EXPECT_EQ(p.source_address(1)->to_string(), "127.2.0.2");
+
+  auto d = base(50);
+  d.slots = 8;
+  Population q(d);
+  EXPECT_FALSE(q.source_address(0));
+  std::set<uint16_t> ports;
+  for (uint32_t i = 0; i < 50; ++i) ports.insert(q.next(i).port);
+  EXPECT_EQ(ports.size(), 50u);  // all phones share the one OS-chosen address
+}
+
+TEST(Population, PeerIdsAreDistinct) {
+  Population p(base(3));
+  auto a = p.next(1), b = p.next(2);
+  EXPECT_NE(a.peer_id, b.peer_id);
+  EXPECT_EQ(std::string(a.peer_id.begin(), a.peer_id.begin() + 8), "-OS0001-");
+}
+
+}  // namespace
+}  // namespace otaswarm::loadtest
