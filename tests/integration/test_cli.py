@@ -158,6 +158,13 @@ class TorrentCreate(unittest.TestCase):
         self.assertEqual(os.listdir(as_dir), [])
         self.assertEqual(glob.glob(as_dir + ".tmp.*"), [])
 
+    def test_output_over_input_refused(self):
+        victim = make_payload(self.out("victim.bin"), 50000, seed=2)
+        r = cli("torrent", "create", victim, "--webseed", "http://s3.example/x", "--announce",
+                "http://t.example/announce", "-o", victim)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(os.path.getsize(victim), 50000)
+
     def test_failed_run_keeps_previous_output(self):
         out = self.out("keep.torrent")
         create_torrent(self.payload, out, ["http://s3.example/x"], ["http://t.example/announce"])

@@ -295,6 +295,9 @@ int torrent_create(const Args& args) {
     throw config::ConfigError("piece-length", std::to_string(piece_length) + " gives more than " +
                                                   std::to_string(kMaxPieces) + " pieces for this file; use a larger one");
 
+  struct stat out_st {};
+  if (::stat(out.c_str(), &out_st) == 0 && out_st.st_dev == st.st_dev && out_st.st_ino == st.st_ino)
+    throw config::ConfigError("output", "\"" + out + "\" is FILE itself");
   // Created before hashing so an unwritable destination fails in a second, not after minutes.
   TempFile tmp(out);
   InterruptGuard interrupts;
