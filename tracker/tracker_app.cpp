@@ -58,6 +58,10 @@ config::Schema tracker_schema() {
            {"locality"})
       .add("reachability", Kind::boolean, "pair peers by NAT class (tickets from the rendezvous)", {"true"})
       .add("outside-isp-peers", Kind::integer, "peers from other ISPs kept in every list", {"2"})
+      .add("locality-mmdb", Kind::string, "MaxMind-format ASN (GeoLite2-ASN schema) database; reloaded on SIGHUP")
+      .add("locality-map", Kind::string, "ALTO network map JSON (RFC 7285 §11.2.1), PID = <isp>[.<region>]; reloaded on SIGHUP")
+      .add("icode-key-file", Kind::string, "operator key that signs `icode` ISP tokens")
+      .add("icode-key-previous-file", Kind::string, "previous icode key during a rotation")
       .add("lan-pairing-requires-hint", Kind::boolean,
            "hand out LAN addresses only when peers share a `lan` hint (guards against carrier-grade NAT)", {"true"})
       .add("max-swarms", Kind::integer, "cap on tracked swarms", {"100000"})
@@ -196,7 +200,13 @@ int run_tracker(const config::Values& v) {
   metrics::Registry reg;
   TrackerMetrics tm(reg);
   tm.interval.set(policy.interval);
-  BasicLocality locality(v.boolean("lan-pairing-requires-hint"));
+  LocalityOptions lopts;
+  lopts.mmdb_path = v.str("locality-mmdb");
+  lopts.map_path = v.str("locality-map");
+  lopts.icode_keys = token::KeyRing(optional_secret(v, "icode-key-file"), optional_secret(v, "icode-key-previous-file"));
+  lopts.require_lan_hint = v.boolean("lan-pairing-requires-hint");
+  lopts.clock = &clock;
+  LocalityService locality(lopts);
 
   TrackerContext ctx;
   ctx.policy = policy;
@@ -236,6 +246,7 @@ int run_tracker(const config::Values& v) {
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   IoPool pool(static_cast<size_t>(threads));
@@ -323,7 +334,13 @@ int run_tracker(const config::Values& v) {
                                 {"threads", std::to_string(threads)}});
 
   int sig = 0;
-  sigwait(&sigs, &sig);
+  while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) {
+    std::string reload_error;
+    if (locality.reload(reload_error))
+      log::info("locality data reloaded", {{"reloads", std::to_string(locality.reloads())}});
+    else
+      log::error("locality reload failed; keeping the previous data", {{"error", reload_error}});
+  }
   log::info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   for (auto& s : http_servers) s->stop();
   for (auto& s : udp_servers) s->stop();
