@@ -110,12 +110,13 @@ class LoadAgainstOtaswarm(unittest.TestCase, ReportChecks):
         chart = os.path.join(self.tmp.name, "udp.png")
         rep = self.load("udp://%s/announce" % self.tracker.addr("udp"), "--token-key-file", self.key_file,
                         "--torrent", self.torrent, "--source-ips", "127.7.0.0/16", "--sockets", "50",
-                        "--ramp", "1", "--chart", chart)
+                        "--ramp", "1", "--periodic", "0", "--chart", chart)
         self.check_consistent(rep)
         self.assertEqual(rep["protocol"], "udp")
         self.assertEqual(rep["source_addresses"], 50)
-        self.assertEqual(rep["events"]["started"], 300)  # every phone starts before any repeats
-        self.assertGreater(rep["events"]["completed"], 0)
+        # 500 announces over 300 phones: every phone starts before any repeats, 200 then complete.
+        self.assertEqual(rep["events"]["started"], 300)
+        self.assertEqual(rep["events"]["completed"], 200)
         self.assertGreater(rep["peers_received"], 0)
         self.assertEqual(rep["connects"]["sent"], rep["connects"]["answered"])
         with open(chart, "rb") as f:
@@ -124,15 +125,16 @@ class LoadAgainstOtaswarm(unittest.TestCase, ReportChecks):
                                headers={"Authorization": "Bearer " + ADMIN})
         self.assertEqual(status, 200)
         release = json.loads(body)
-        self.assertEqual(release["seeders"] + release["leechers"], 300)  # 300 phones, all distinct peers
+        self.assertEqual((release["seeders"], release["leechers"]), (200, 100))  # all 300 phones distinct peers
 
     def test_http_keep_alive_with_stopped_events(self):
         rep = self.load("http://%s/announce" % self.tracker.addr("http"), "--token-key-file", self.key_file,
-                        "--info-hash", self.info_hash, "--stopped", "--periodic", "0",
+                        "--info-hash", self.info_hash, "--stopped", "--periodic", "0", "--phones", "100",
                         "--source-ips", "127.8.0.0/24", "--sockets", "10")
         self.check_consistent(rep)
         self.assertEqual(rep["protocol"], "http")
-        self.assertGreater(rep["events"]["stopped"], 0)
+        # 600 announces over 100 phones: two cycles of started → completed → stopped each.
+        self.assertEqual(rep["events"], {"none": 0, "completed": 200, "started": 200, "stopped": 200})
         self.assertLess(rep["connects"]["sent"], rep["sent"] / 5)  # connections are reused
 
     def test_forged_tokens_are_refused_and_counted(self):
