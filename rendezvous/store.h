@@ -1,0 +1,92 @@
+#pragma once
+// Where registrations live. Any replica may receive a device's registration and any replica
+// may receive a connect request naming that device, so the store holds the endpoints and
+// carries punch notices to the replica whose socket the target device talks to.
+// MemoryStore is the embedded default (one process); a Redis store (scaling issue) implements
+// the same interface with a hash per device and PUBLISH on a per-replica channel.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/nat.h"
+#include "common/net.h"
+
+namespace otaswarm::rendezvous {
+
+struct Endpoint {
+  net::Address address;
+  uint16_t port = 0;
+  bool empty() const { return port == 0; }
+  std::string text() const { return empty() ? std::string() : net::format(address, port); }
+  bool operator==(const Endpoint&) const = default;
+};
+
+struct Registration {
+  std::string device_id;
+  std::string info_hash;  // 20 raw bytes: the release the device is fetching
+  Endpoint reflexive;     // as seen by the rendezvous on the device's data socket
+  Endpoint lan;           // as reported by the device
+  nat::NatClass cls;
+  std::string replica;    // which replica's socket the device talks to
+  int socket_index = 0;   // which of that replica's STUN sockets
+  int64_t expires_unix_ms = 0;
+};
+
+// A message to deliver to a registered device from the socket it registered on.
+struct Notice {
+  std::string replica;
+  int socket_index = 0;
+  Endpoint to;
+  std::string bytes;
+};
+
+class RegistrationStore {
+ public:
+  virtual ~RegistrationStore() = default;
+  // Upserts; false when the store is full of live registrations.
+  virtual bool put(const Registration& r, int64_t now_unix_ms) = 0;
+  virtual std::optional<Registration> get(const std::string& device_id, int64_t now_unix_ms) = 0;
+  // The device registered for info_hash whose reflexive endpoint is `ep` (tracker peer lists
+  // carry the reflexive endpoint from the NAT ticket).
+  virtual std::optional<Registration> find_by_endpoint(const std::string& info_hash, const Endpoint& ep,
+                                                       int64_t now_unix_ms) = 0;
+  virtual void remove(const std::string& device_id) = 0;
+  virtual size_t expire(int64_t now_unix_ms) = 0;  // returns how many were dropped
+  virtual size_t size() const = 0;
+  // Delivery to whichever replica holds notice.replica's sockets (PUBLISH / SUBSCRIBE in Redis).
+  virtual void publish(const Notice& n) = 0;
+  // Subscribers are called for notices addressed to `replica`, on the publisher's thread.
+  virtual void subscribe(const std::string& replica, std::function<void(const Notice&)> fn) = 0;
+};
+
+class MemoryStore final : public RegistrationStore {
+ public:
+  explicit MemoryStore(size_t max_registrations) : max_(max_registrations) {}
+  bool put(const Registration& r, int64_t now_unix_ms) override;
+  std::optional<Registration> get(const std::string& device_id, int64_t now_unix_ms) override;
+  std::optional<Registration> find_by_endpoint(const std::string& info_hash, const Endpoint& ep,
+                                               int64_t now_unix_ms) override;
+  void remove(const std::string& device_id) override;
+  size_t expire(int64_t now_unix_ms) override;
+  size_t size() const override;
+  void publish(const Notice& n) override;
+  void subscribe(const std::string& replica, std::function<void(const Notice&)> fn) override;
+
+ private:
+  static std::string endpoint_key(const std::string& info_hash, const Endpoint& ep);
+  size_t expire_locked(int64_t now_unix_ms);
+  void erase_locked(std::unordered_map<std::string, Registration>::iterator it);
+  size_t max_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Registration> by_device_;
+  std::unordered_map<std::string, std::string> by_endpoint_;  // info_hash|ip:port → device id
+  std::mutex sub_mu_;
+  std::vector<std::pair<std::string, std::function<void(const Notice&)>>> subscribers_;
+};
+
+}  // namespace otaswarm::rendezvous

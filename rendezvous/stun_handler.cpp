@@ -1,0 +1,385 @@
+#include "rendezvous/stun_handler.h"
+
+#include <algorithm>
+
+#include "common/crypto.h"
+#include "common/nat.h"
+#include "rendezvous/turn.h"
+
+namespace otaswarm::rendezvous {
+
+namespace {
+constexpr size_t kInfoHashSize = 20;
+constexpr size_t kAttrAddrV4 = stun::kAttrHeaderSize + 8, kAttrAddrV6 = stun::kAttrHeaderSize + 20;
+constexpr size_t kAttrFingerprint = stun::kAttrHeaderSize + 4;
+constexpr size_t kPaddingAttrOverhead = stun::kAttrHeaderSize;
+constexpr int64_t kMsPerSecond = 1000;
+constexpr size_t kIpv6SubscriberPrefixBytes = 8;  // a /64 is one subscriber line
+constexpr uint16_t kBindingKnown[] = {stun::attr::change_request, stun::attr::response_port, stun::attr::padding};
+constexpr uint16_t kRegisterKnown[] = {stun::attr::rdv_token, stun::attr::rdv_info_hash, stun::attr::rdv_lan_address,
+                                       stun::attr::rdv_nat_class};
+constexpr uint16_t kConnectKnown[] = {stun::attr::rdv_token, stun::attr::rdv_info_hash, stun::attr::rdv_peer_id,
+                                      stun::attr::rdv_peer_reflexive, stun::attr::rdv_relayed_address};
+
+size_t addr_attr_size(const net::Address& a) { return net::unmap(a).is_v4() ? kAttrAddrV4 : kAttrAddrV6; }
+size_t padded(size_t n) { return (n + 3) / 4 * 4; }
+
+int64_t now_ms(const Clock& c) { return c.unix_seconds() * kMsPerSecond + c.mono_ms() % kMsPerSecond; }
+
+std::string class_bytes(const nat::NatClass& c) {
+  return {static_cast<char>(c.mapping), static_cast<char>(c.filtering), static_cast<char>(c.public_address ? 1 : 0),
+          0};
+}
+
+std::optional<nat::NatClass> parse_class(std::string_view v) {
+  if (v.size() != 4) return std::nullopt;
+  auto m = static_cast<uint8_t>(v[0]), f = static_cast<uint8_t>(v[1]), p = static_cast<uint8_t>(v[2]);
+  if (m > static_cast<uint8_t>(nat::Mapping::address_and_port_dependent) ||
+      f > static_cast<uint8_t>(nat::Filtering::address_and_port_dependent) || p > 1)
+    return std::nullopt;
+  return nat::NatClass{static_cast<nat::Mapping>(m), static_cast<nat::Filtering>(f), p == 1};
+}
+
+const char* decision_label(nat::Decision d) {
+  switch (d) {
+    case nat::Decision::direct: return "direct";
+    case nat::Decision::relay: return "relay";
+    default: return "punch";
+  }
+}
+}  // namespace
+
+const char* to_string(Outcome o) {
+  switch (o) {
+    case Outcome::ok: return "ok";
+    case Outcome::error: return "error";
+    case Outcome::dropped: return "dropped";
+    case Outcome::rate_limited: return "rate_limited";
+  }
+  return "error";
+}
+
+const char* to_string(Action a) {
+  switch (a) {
+    case Action::connect: return "connect";
+    case Action::accept: return "accept";
+    case Action::punch: return "punch";
+    case Action::relay: return "relay";
+  }
+  return "relay";
+}
+
+Action action_for(nat::Decision d, bool peer_connectable) {
+  switch (d) {
+    case nat::Decision::direct: return peer_connectable ? Action::connect : Action::accept;
+    case nat::Decision::relay: return Action::relay;
+    default: return Action::punch;
+  }
+}
+
+std::string address_key(const net::Address& a0) {
+  auto a = net::unmap(a0);
+  if (a.is_v4()) return a.to_string();
+  auto b = a.to_v6().to_bytes();
+  return crypto::hex(std::string_view(reinterpret_cast<const char*>(b.data()), kIpv6SubscriberPrefixBytes));
+}
+
+StunHandler::StunHandler(const HandlerConfig& cfg, Shared shared)
+    : cfg_(cfg), sh_(shared), per_address_(cfg.per_address, cfg.max_rate_keys, shared.clock),
+      per_device_(cfg.per_device, cfg.max_rate_keys, shared.clock) {}
+
+Result StunHandler::process(const Inbound& in) {
+  Result r;
+  if (!per_address_.allow(address_key(in.remote.address))) {
+    // Silent drop: replying to a flood would make us part of it.
+    r.outcome = Outcome::rate_limited;
+    r.drop_reason = "rate_limited";
+    return r;
+  }
+  auto parsed = stun::parse(in.data);
+  if (!parsed.ok()) {
+    r.drop_reason = stun::to_string(parsed.error);
+    return r;
+  }
+  const auto& m = parsed.message;
+  if (m.cls() != stun::Class::request) {
+    r.drop_reason = "not_a_request";
+    return r;
+  }
+  switch (m.method()) {
+    case stun::method::binding: return binding(m, in);
+    case stun::method::rdv_register: return do_register(m, in);
+    case stun::method::rdv_connect: return do_connect(m, in);
+    default: return error_reply(m, in, stun::error::bad_request, "Unknown method");
+  }
+}
+
+Result StunHandler::error_reply(const stun::Message& m, const Inbound& in, int code, std::string_view reason,
+                                std::span<const uint16_t> unknown) {
+  Result r;
+  r.outcome = Outcome::error;
+  auto budget = static_cast<size_t>(static_cast<double>(in.data.size()) * kMaxAmplification);
+  size_t unknown_size = unknown.empty() ? 0 : stun::kAttrHeaderSize + padded(unknown.size() * 2);
+  size_t base = stun::kHeaderSize + stun::kAttrHeaderSize + 4 + unknown_size;
+  if (base + padded(reason.size()) > budget) reason = {};
+  stun::Builder b(m.method(), stun::Class::error, m.transaction_id);
+  b.add_error(code, reason);
+  if (!unknown.empty()) b.add_unknown_attributes(unknown);
+  if (b.size() + kAttrFingerprint <= budget) b.add_fingerprint();
+  r.replies.push_back(Reply{in.local_index, in.remote, b.bytes()});
+  return r;
+}
+
+Result StunHandler::binding(const stun::Message& m, const Inbound& in) {
+  auto unknown = m.unknown_required(kBindingKnown);
+  if (!unknown.empty()) return error_reply(m, in, stun::error::unknown_attribute, "Unknown Attribute", unknown);
+  uint32_t change = 0;
+  if (const auto* a = m.find(stun::attr::change_request)) {
+    auto v = stun::decode_u32(a->value);
+    if (!v) return error_reply(m, in, stun::error::bad_request, "Bad CHANGE-REQUEST");
+    change = *v & (stun::kChangeIp | stun::kChangePort);
+  }
+  Endpoint to = in.remote;
+  const auto* rp = m.find(stun::attr::response_port);
+  if (in.transport == Transport::tcp && (change != 0 || rp))
+    return error_reply(m, in, stun::error::bad_request, "UDP only");
+  if (rp) {
+    if (rp->value.size() != 4) return error_reply(m, in, stun::error::bad_request, "Bad RESPONSE-PORT");
+    uint16_t port = static_cast<uint16_t>((static_cast<uint8_t>(rp->value[0]) << 8) | static_cast<uint8_t>(rp->value[1]));
+    if (port == 0) return error_reply(m, in, stun::error::bad_request, "Bad RESPONSE-PORT");
+    to.port = port;
+  }
+  int from = in.local_index;
+  if (change & stun::kChangeIp) from ^= kAltIpBit;
+  if (change & stun::kChangePort) from ^= kAltPortBit;
+  // RFC 5780 §6.1: a server without an alternate address cannot honour the request.
+  if (change != 0 && (!cfg_.has_alt_ip || cfg_.local[from].empty())) {
+    const uint16_t cr[] = {stun::attr::change_request};
+    return error_reply(m, in, stun::error::unknown_attribute, "Unknown Attribute", cr);
+  }
+
+  // Optional attributes go in by priority while the reply stays within the amplification bound.
+  auto budget = static_cast<size_t>(static_cast<double>(in.data.size()) * kMaxAmplification);
+  const Endpoint& origin = cfg_.local[from];
+  const Endpoint& other = cfg_.local[in.local_index ^ (kAltIpBit | kAltPortBit)];
+  size_t size = stun::kHeaderSize + addr_attr_size(in.remote.address);
+  bool with_other = false, with_origin = false, with_fp = false, with_sw = false;
+  auto fits = [&](size_t extra) { return size + extra <= budget; };
+  if (cfg_.has_alt_ip && !other.empty() && fits(addr_attr_size(other.address))) {
+    with_other = true;
+    size += addr_attr_size(other.address);
+  }
+  if (!origin.empty() && fits(addr_attr_size(origin.address))) {
+    with_origin = true;
+    size += addr_attr_size(origin.address);
+  }
+  if (fits(kAttrFingerprint)) {
+    with_fp = true;
+    size += kAttrFingerprint;
+  }
+  size_t sw_size = stun::kAttrHeaderSize + padded(cfg_.software.size());
+  if (!cfg_.software.empty() && fits(sw_size)) {
+    with_sw = true;
+    size += sw_size;
+  }
+  stun::Builder b(stun::method::binding, stun::Class::success, m.transaction_id);
+  b.add_xor_address(stun::attr::xor_mapped_address, in.remote.address, in.remote.port);
+  if (with_other) b.add_address(stun::attr::other_address, other.address, other.port);
+  if (with_origin) b.add_address(stun::attr::response_origin, origin.address, origin.port);
+  if (with_sw) b.add(stun::attr::software, cfg_.software);
+  // RFC 5780 §7.6: PADDING asks for a reply as large as the request (never larger here).
+  if (m.find(stun::attr::padding) && in.transport == Transport::udp) {
+    size_t tail = with_fp ? kAttrFingerprint : 0;
+    if (in.data.size() > b.size() + tail + kPaddingAttrOverhead)
+      b.add(stun::attr::padding, std::string(in.data.size() - b.size() - tail - kPaddingAttrOverhead, '\0'));
+  }
+  if (with_fp) b.add_fingerprint();
+  Result r;
+  r.outcome = Outcome::ok;
+  r.replies.push_back(Reply{from, to, b.bytes()});
+  return r;
+}
+
+std::string StunHandler::authenticate(const stun::Message& m, const Inbound& in, Result& err) {
+  const auto* t = m.find(stun::attr::rdv_token);
+  if (!t) {
+    err = error_reply(m, in, stun::error::unauthorized, "Unauthorized");
+    return {};
+  }
+  auto v = token::verify(cfg_.device_keys, t->value, sh_.clock);
+  if (v.status != token::Status::ok) {
+    err = error_reply(m, in, stun::error::unauthorized, "Unauthorized");
+    return {};
+  }
+  if (!per_device_.allow(v.device_id)) {
+    err = error_reply(m, in, stun::error::rate_limited, "Rate limited");
+    err.outcome = Outcome::rate_limited;
+    return {};
+  }
+  return v.device_id;
+}
+
+Result StunHandler::do_register(const stun::Message& m, const Inbound& in) {
+  auto unknown = m.unknown_required(kRegisterKnown);
+  if (!unknown.empty()) return error_reply(m, in, stun::error::unknown_attribute, "Unknown Attribute", unknown);
+  Result err;
+  std::string device = authenticate(m, in, err);
+  if (device.empty()) return err;
+  const auto* ih = m.find(stun::attr::rdv_info_hash);
+  if (!ih || ih->value.size() != kInfoHashSize) return error_reply(m, in, stun::error::bad_request, "Bad info-hash");
+  Registration reg;
+  reg.device_id = device;
+  reg.info_hash = std::string(ih->value);
+  reg.reflexive = in.remote;
+  if (const auto* lan = m.find(stun::attr::rdv_lan_address)) {
+    auto hp = stun::decode_xor_address(lan->value, m.transaction_id);
+    if (!hp) return error_reply(m, in, stun::error::bad_request, "Bad LAN address");
+    reg.lan = Endpoint{hp->address, hp->port};
+  }
+  if (const auto* c = m.find(stun::attr::rdv_nat_class)) {
+    auto cls = parse_class(c->value);
+    if (!cls) return error_reply(m, in, stun::error::bad_request, "Bad NAT class");
+    reg.cls = *cls;
+  }
+  reg.replica = cfg_.replica;
+  reg.socket_index = in.local_index;
+  int64_t now = now_ms(sh_.clock);
+  reg.expires_unix_ms = now + cfg_.registration_ttl_s * kMsPerSecond;
+  if (in.transport == Transport::tcp) return error_reply(m, in, stun::error::bad_request, "UDP only");
+  if (!sh_.store.put(reg, now)) return error_reply(m, in, stun::error::server_error, "Store full");
+
+  nat::Ticket t{device, reg.cls, reg.reflexive.text(), sh_.clock.unix_seconds() + cfg_.ticket_ttl_s};
+  std::string ticket = cfg_.ticket_key.empty() ? std::string() : nat::mint_ticket(cfg_.ticket_key, t);
+  if (!ticket.empty()) sh_.metrics.nat_tickets.with({nat::to_string(nat::reach_of(reg.cls))}).inc();
+
+  stun::Builder b(stun::method::rdv_register, stun::Class::success, m.transaction_id);
+  b.add_xor_address(stun::attr::xor_mapped_address, in.remote.address, in.remote.port)
+      .add_u32(stun::attr::rdv_lifetime, static_cast<uint32_t>(cfg_.registration_ttl_s));
+  if (!ticket.empty()) b.add(stun::attr::rdv_nat_ticket, ticket);
+  b.add_fingerprint();
+  Result r;
+  r.outcome = Outcome::ok;
+  r.replies.push_back(Reply{in.local_index, in.remote, b.bytes()});
+  return r;
+}
+
+std::string StunHandler::punch_indication(const Registration& from, nat::Decision d, const Endpoint& relayed,
+                                          int64_t start_unix_ms) const {
+  auto tid = stun::random_transaction_id();
+  stun::Builder b(stun::method::rdv_punch, stun::Class::indication, tid);
+  bool from_connectable = nat::reach_of(from.cls) == nat::Reach::connectable;
+  std::string decision = {static_cast<char>(d), static_cast<char>(action_for(d, from_connectable)), 0, 0};
+  b.add(stun::attr::rdv_device_id, from.device_id)
+      .add(stun::attr::rdv_info_hash, from.info_hash)
+      .add(stun::attr::rdv_decision, decision)
+      .add_xor_address(stun::attr::rdv_peer_reflexive, from.reflexive.address, from.reflexive.port);
+  if (!from.lan.empty()) b.add_xor_address(stun::attr::rdv_peer_lan, from.lan.address, from.lan.port);
+  b.add(stun::attr::rdv_nat_class, class_bytes(from.cls))
+      .add_u64(stun::attr::rdv_start_time, static_cast<uint64_t>(start_unix_ms))
+      .add_u32(stun::attr::rdv_start_delay, static_cast<uint32_t>(cfg_.punch_lead_ms));
+  if (!relayed.empty()) b.add_xor_address(stun::attr::rdv_relayed_address, relayed.address, relayed.port);
+  b.add_fingerprint();
+  return b.bytes();
+}
+
+Result StunHandler::do_connect(const stun::Message& m, const Inbound& in) {
+  auto count = [&](const char* result) { sh_.metrics.connect_requests.with({result}).inc(); };
+  auto unknown = m.unknown_required(kConnectKnown);
+  if (!unknown.empty()) {
+    count("bad_request");
+    return error_reply(m, in, stun::error::unknown_attribute, "Unknown Attribute", unknown);
+  }
+  Result err;
+  std::string device = authenticate(m, in, err);
+  if (device.empty()) {
+    count(err.outcome == Outcome::rate_limited ? "rate_limited" : "unauthorized");
+    return err;
+  }
+  const auto* ih = m.find(stun::attr::rdv_info_hash);
+  if (!ih || ih->value.size() != kInfoHashSize) {
+    count("bad_request");
+    return error_reply(m, in, stun::error::bad_request, "Bad info-hash");
+  }
+  std::string info_hash(ih->value);
+  int64_t now = now_ms(sh_.clock);
+  auto self = sh_.store.get(device, now);
+  if (!self || self->info_hash != info_hash) {
+    count("not_registered");
+    return error_reply(m, in, stun::error::forbidden, "Register first");
+  }
+  std::optional<Registration> peer;
+  if (const auto* pid = m.find(stun::attr::rdv_peer_id)) {
+    peer = sh_.store.get(std::string(pid->value), now);
+  } else if (const auto* pep = m.find(stun::attr::rdv_peer_reflexive)) {
+    auto hp = stun::decode_xor_address(pep->value, m.transaction_id);
+    if (!hp) {
+      count("bad_request");
+      return error_reply(m, in, stun::error::bad_request, "Bad peer address");
+    }
+    peer = sh_.store.find_by_endpoint(info_hash, Endpoint{hp->address, hp->port}, now);
+  } else {
+    count("bad_request");
+    return error_reply(m, in, stun::error::bad_request, "No peer named");
+  }
+  if (!peer || peer->info_hash != info_hash || peer->device_id == device) {
+    count("peer_not_found");
+    return error_reply(m, in, stun::error::not_found, "Peer not registered");
+  }
+  Endpoint relayed;
+  if (const auto* ra = m.find(stun::attr::rdv_relayed_address)) {
+    auto hp = stun::decode_xor_address(ra->value, m.transaction_id);
+    if (!hp) {
+      count("bad_request");
+      return error_reply(m, in, stun::error::bad_request, "Bad relayed address");
+    }
+    relayed = Endpoint{hp->address, hp->port};
+  }
+
+  nat::Decision d = nat::decide(self->cls, peer->cls);
+  TurnCredentials creds;
+  if (d == nat::Decision::relay) {
+    std::string pair = std::min(device, peer->device_id) + "\n" + std::max(device, peer->device_id);
+    if (!sh_.relay.admit(info_hash, pair, sh_.clock.mono_ms())) {
+      count("relay_budget_exhausted");
+      sh_.metrics.pair_decisions.with({"refused"}).inc();
+      sh_.metrics.relay_budget_exhausted.with({crypto::hex(info_hash)}).inc();
+      return error_reply(m, in, stun::error::quota_reached, "Relay budget exhausted");
+    }
+    if (!cfg_.turn_secret.empty()) {
+      creds = make_turn_credentials(cfg_.turn_secret, device, sh_.clock.unix_seconds(), cfg_.turn_ttl_s);
+      sh_.metrics.turn_credentials.with({"issued"}).inc();
+    }
+  }
+  sh_.metrics.pair_decisions.with({decision_label(d)}).inc();
+  count("ok");
+  int64_t start = now + cfg_.punch_lead_ms;
+
+  // The peer hears about it from the socket it registered on, wherever that replica is.
+  Notice n;
+  n.replica = peer->replica;
+  n.socket_index = peer->socket_index;
+  n.to = peer->reflexive;
+  n.bytes = punch_indication(*self, nat::decide(peer->cls, self->cls), relayed, start);
+  sh_.store.publish(n);
+
+  bool peer_connectable = nat::reach_of(peer->cls) == nat::Reach::connectable;
+  std::string decision = {static_cast<char>(d), static_cast<char>(action_for(d, peer_connectable)), 0, 0};
+  stun::Builder b(stun::method::rdv_connect, stun::Class::success, m.transaction_id);
+  b.add_xor_address(stun::attr::xor_mapped_address, in.remote.address, in.remote.port)
+      .add(stun::attr::rdv_device_id, peer->device_id)
+      .add(stun::attr::rdv_decision, decision)
+      .add_xor_address(stun::attr::rdv_peer_reflexive, peer->reflexive.address, peer->reflexive.port);
+  if (!peer->lan.empty()) b.add_xor_address(stun::attr::rdv_peer_lan, peer->lan.address, peer->lan.port);
+  b.add(stun::attr::rdv_nat_class, class_bytes(peer->cls))
+      .add_u64(stun::attr::rdv_start_time, static_cast<uint64_t>(start))
+      .add_u32(stun::attr::rdv_start_delay, static_cast<uint32_t>(cfg_.punch_lead_ms));
+  if (!creds.username.empty())
+    b.add(stun::attr::rdv_turn_username, creds.username).add(stun::attr::rdv_turn_password, creds.password);
+  b.add_fingerprint();
+  Result r;
+  r.outcome = Outcome::ok;
+  r.replies.push_back(Reply{in.local_index, in.remote, b.bytes()});
+  return r;
+}
+
+}  // namespace otaswarm::rendezvous

@@ -1,0 +1,107 @@
+#pragma once
+// STUN request processing for the rendezvous: RFC 8489 Binding with RFC 5780 behaviour
+// discovery, plus the rendezvous methods (register, connect; docs/rendezvous-protocol.md).
+// No sockets: process() turns one inbound message into replies the caller sends.
+// One StunHandler per I/O thread (it owns per-thread rate limiters); the store, relay budget
+// and metrics are shared and thread-safe.
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/stun.h"
+#include "common/token.h"
+#include "rendezvous/metrics.h"
+#include "rendezvous/rate_limiter.h"
+#include "rendezvous/relay_budget.h"
+#include "rendezvous/store.h"
+
+namespace otaswarm::rendezvous {
+
+// Local STUN sockets: index bit 1 = alternate IP, bit 0 = alternate port.
+inline constexpr int kSocketCount = 4;
+inline constexpr int kAltIpBit = 2, kAltPortBit = 1;
+// Unauthenticated replies are at most this many times the request's size (reflection attacks).
+inline constexpr double kMaxAmplification = 3.0;
+
+enum class Transport { udp, tcp };
+
+struct HandlerConfig {
+  std::array<Endpoint, kSocketCount> local;  // bound addresses (missing ones empty)
+  bool has_alt_ip = false;
+  std::string software = "otaswarm-rendezvous";
+  std::string replica = "local";
+  token::KeyRing device_keys;
+  std::string ticket_key;
+  int64_t ticket_ttl_s = 3600;
+  int64_t registration_ttl_s = 120;
+  int64_t punch_lead_ms = 400;
+  std::string turn_secret;
+  int64_t turn_ttl_s = 600;
+  RateLimit per_address;
+  RateLimit per_device;
+  size_t max_rate_keys = 100'000;
+};
+
+struct Shared {
+  RegistrationStore& store;
+  RelayBudget& relay;
+  Metrics& metrics;
+  const Clock& clock;
+};
+
+struct Inbound {
+  std::string_view data;
+  Endpoint remote;
+  int local_index = 0;
+  Transport transport = Transport::udp;
+};
+
+struct Reply {
+  int from_index = 0;  // UDP: which local socket sends it
+  Endpoint to;
+  std::string bytes;
+};
+
+enum class Outcome { ok, error, dropped, rate_limited };
+const char* to_string(Outcome o);
+
+struct Result {
+  Outcome outcome = Outcome::dropped;
+  std::string drop_reason;
+  std::vector<Reply> replies;
+};
+
+class StunHandler {
+ public:
+  StunHandler(const HandlerConfig& cfg, Shared shared);
+  Result process(const Inbound& in);
+
+ private:
+  Result binding(const stun::Message& m, const Inbound& in);
+  Result do_register(const stun::Message& m, const Inbound& in);
+  Result do_connect(const stun::Message& m, const Inbound& in);
+  Result error_reply(const stun::Message& m, const Inbound& in, int code, std::string_view reason,
+                     std::span<const uint16_t> unknown = {});
+  // Device id from the token attribute, or empty (and an error result) when missing/invalid.
+  std::string authenticate(const stun::Message& m, const Inbound& in, Result& err);
+  // The rdv_punch indication telling a peer about `from`; d is the decision with the peer as 'a'.
+  std::string punch_indication(const Registration& from, nat::Decision d, const Endpoint& relayed,
+                               int64_t start_unix_ms) const;
+
+  const HandlerConfig& cfg_;
+  Shared sh_;
+  RateLimiter per_address_, per_device_;
+};
+
+// Per-recipient action carried in the RDV-DECISION attribute (second byte).
+enum class Action : uint8_t { connect = 0, accept = 1, punch = 2, relay = 3 };
+const char* to_string(Action a);
+Action action_for(nat::Decision d, bool peer_connectable);
+
+// Rate-limit key of an address: the IPv4 address, or the IPv6 /64 (one subscriber).
+std::string address_key(const net::Address& a);
+
+}  // namespace otaswarm::rendezvous

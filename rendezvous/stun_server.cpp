@@ -1,0 +1,267 @@
+#include "rendezvous/stun_server.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <stdexcept>
+
+#include "common/log.h"
+
+namespace otaswarm::rendezvous {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using asio::ip::udp;
+using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+namespace {
+constexpr int kBindAttempts = 32;
+constexpr size_t kRecvBuffer = stun::kMaxMessageSize + 1;  // one extra byte reveals oversize datagrams
+constexpr auto kTcpIdle = std::chrono::seconds(10);
+
+udp::endpoint to_udp(const Endpoint& e) { return {e.address, e.port}; }
+Endpoint from_udp(const udp::endpoint& e) { return {net::unmap(e.address()), e.port()}; }
+}  // namespace
+
+struct StunServer::Worker {
+  asio::io_context& io;
+  std::array<std::unique_ptr<udp::socket>, kSocketCount> socks;
+  std::array<std::array<char, kRecvBuffer>, kSocketCount> bufs{};
+  std::array<udp::endpoint, kSocketCount> senders;
+  StunHandler handler;
+  Worker(asio::io_context& io, const HandlerConfig& cfg, Shared sh) : io(io), handler(cfg, sh) {}
+};
+
+struct StunServer::TcpState {
+  std::atomic<size_t> open{0};
+};
+
+StunServer::StunServer(IoPool& pool, HandlerConfig& cfg, Shared shared)
+    : pool_(pool), cfg_(cfg), sh_(shared), tcp_(std::make_shared<TcpState>()) {}
+
+StunServer::~StunServer() = default;
+
+static std::unique_ptr<udp::socket> open_udp(asio::io_context& io, const net::Address& a, uint16_t port,
+                                             boost::system::error_code& ec) {
+  auto s = std::make_unique<udp::socket>(io);
+  udp::endpoint ep(a, port);
+  s->open(ep.protocol(), ec);
+  if (ec) return nullptr;
+  s->set_option(ReusePort(true), ec);
+  if (a.is_v6()) s->set_option(asio::ip::v6_only(true), ec);
+  s->bind(ep, ec);
+  if (ec) return nullptr;
+  s->non_blocking(true, ec);
+  return s;
+}
+
+void StunServer::bind(const StunBind& b) {
+  max_tcp_ = b.max_tcp_connections;
+  const bool any_port = b.primary.port == 0;
+  const bool has_alt = b.alt_ip.has_value();
+  cfg_.has_alt_ip = has_alt;
+  for (size_t t = 0; t < pool_.size(); ++t) workers_.push_back(std::make_unique<Worker>(pool_.at(t), cfg_, sh_));
+  auto& w0 = *workers_[0];
+  boost::system::error_code ec;
+  std::string failed;
+  for (int attempt = 0; attempt < kBindAttempts; ++attempt) {
+    for (auto& s : w0.socks) s.reset();
+    acceptor_.reset();
+    failed.clear();
+    auto fail = [&](const net::Address& a, uint16_t port) { failed = net::format(a, port) + ": " + ec.message(); };
+    w0.socks[0] = open_udp(w0.io, b.primary.address, b.primary.port, ec);
+    if (!w0.socks[0]) {
+      fail(b.primary.address, b.primary.port);
+      break;  // the primary itself cannot be bound: retrying will not help
+    }
+    uint16_t p = w0.socks[0]->local_endpoint().port();
+    uint16_t q = b.alt_port != 0 ? b.alt_port : any_port ? 0 : static_cast<uint16_t>(p + 1);
+    w0.socks[kAltPortBit] = open_udp(w0.io, b.primary.address, q, ec);
+    if (!w0.socks[kAltPortBit]) {
+      fail(b.primary.address, q);
+      if (any_port) continue;
+      break;
+    }
+    q = w0.socks[kAltPortBit]->local_endpoint().port();
+    if (has_alt) {
+      w0.socks[kAltIpBit] = open_udp(w0.io, *b.alt_ip, p, ec);
+      if (w0.socks[kAltIpBit]) w0.socks[kAltIpBit | kAltPortBit] = open_udp(w0.io, *b.alt_ip, q, ec);
+      if (!w0.socks[kAltIpBit] || !w0.socks[kAltIpBit | kAltPortBit]) {
+        fail(*b.alt_ip, w0.socks[kAltIpBit] ? q : p);
+        if (any_port) continue;
+        break;
+      }
+    }
+    // STUN over TCP on the primary address and port.
+    acceptor_ = std::make_unique<tcp::acceptor>(w0.io);
+    tcp::endpoint tep(b.primary.address, p);
+    acceptor_->open(tep.protocol(), ec);
+    if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && tep.address().is_v6()) acceptor_->set_option(asio::ip::v6_only(true), ec);
+    if (!ec) acceptor_->bind(tep, ec);
+    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      fail(b.primary.address, p);
+      if (any_port) continue;
+      break;
+    }
+    tcp_local_ = acceptor_->local_endpoint();
+    break;
+  }
+  if (!failed.empty()) throw std::runtime_error("cannot bind STUN socket " + failed);
+  for (int i = 0; i < kSocketCount; ++i)
+    if (w0.socks[i]) cfg_.local[i] = from_udp(w0.socks[i]->local_endpoint());
+  // The other threads get their own copy of each socket on the same addresses.
+  for (size_t t = 1; t < workers_.size(); ++t)
+    for (int i = 0; i < kSocketCount; ++i) {
+      if (cfg_.local[i].empty()) continue;
+      workers_[t]->socks[i] = open_udp(workers_[t]->io, cfg_.local[i].address, cfg_.local[i].port, ec);
+      if (!workers_[t]->socks[i]) throw std::runtime_error("cannot bind STUN socket " + cfg_.local[i].text() + ": " + ec.message());
+    }
+  sh_.store.subscribe(cfg_.replica, [this](const Notice& n) { send_notice(n); });
+}
+
+void StunServer::send_notice(const Notice& n) {
+  if (workers_.empty() || n.socket_index < 0 || n.socket_index >= kSocketCount) return;
+  auto& w = *workers_[0];
+  // Sockets belong to their thread: hand the send to worker 0's context.
+  asio::post(w.io, [&w, n] {
+    auto& s = w.socks[n.socket_index];
+    if (!s || !s->is_open()) return;
+    boost::system::error_code ec;
+    s->send_to(asio::buffer(n.bytes), to_udp(n.to), 0, ec);
+  });
+}
+
+namespace {
+void do_receive(StunServer::Worker& w, int i, Metrics& m) {
+  auto& s = w.socks[i];
+  s->async_receive_from(asio::buffer(w.bufs[i]), w.senders[i], [&w, i, &m](boost::system::error_code ec, size_t n) {
+    if (ec == asio::error::operation_aborted || !w.socks[i]->is_open()) return;
+    if (!ec) {
+      static thread_local metrics::Counter* dropped_oversize = nullptr;
+      if (n > stun::kMaxMessageSize) {
+        if (!dropped_oversize) dropped_oversize = &m.stun_dropped.with({"too_large"});
+        dropped_oversize->inc();
+      } else {
+        Inbound in{std::string_view(w.bufs[i].data(), n), from_udp(w.senders[i]), i, Transport::udp};
+        Result r = w.handler.process(in);
+        m.stun_requests.with({"udp", to_string(r.outcome)}).inc();
+        if (!r.drop_reason.empty()) m.stun_dropped.with({r.drop_reason}).inc();
+        for (auto& rep : r.replies) {
+          auto& out = w.socks[rep.from_index];
+          if (!out) continue;
+          boost::system::error_code sec;
+          out->send_to(asio::buffer(rep.bytes), to_udp(rep.to), 0, sec);
+          if (sec) m.stun_dropped.with({"send_failed"}).inc();
+        }
+      }
+    }
+    do_receive(w, i, m);
+  });
+}
+
+asio::awaitable<void> tcp_session(tcp::socket sock, StunServer::Worker& w, Metrics& m,
+                                  std::shared_ptr<StunServer::TcpState> st, int local_index) {
+  struct Release {
+    std::shared_ptr<StunServer::TcpState> st;
+    ~Release() { st->open.fetch_sub(1); }
+  } release{st};
+  asio::steady_timer idle(sock.get_executor());
+  boost::system::error_code rec;
+  auto remote = sock.remote_endpoint(rec);
+  if (rec) co_return;
+  std::array<char, stun::kMaxMessageSize> buf{};
+  for (;;) {
+    idle.expires_after(kTcpIdle);
+    idle.async_wait([&sock](boost::system::error_code e) {
+      if (!e) {
+        boost::system::error_code ig;
+        sock.close(ig);
+      }
+    });
+    boost::system::error_code ec;
+    co_await asio::async_read(sock, asio::buffer(buf.data(), stun::kHeaderSize),
+                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;
+    auto total = stun::framed_size(std::string_view(buf.data(), stun::kHeaderSize));
+    if (!total || *total > stun::kMaxMessageSize) {
+      m.stun_dropped.with({"tcp_framing"}).inc();
+      break;
+    }
+    co_await asio::async_read(sock, asio::buffer(buf.data() + stun::kHeaderSize, *total - stun::kHeaderSize),
+                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;
+    idle.cancel();
+    Inbound in{std::string_view(buf.data(), *total), Endpoint{net::unmap(remote.address()), remote.port()},
+               local_index, Transport::tcp};
+    Result r = w.handler.process(in);
+    m.stun_requests.with({"tcp", to_string(r.outcome)}).inc();
+    if (!r.drop_reason.empty()) m.stun_dropped.with({r.drop_reason}).inc();
+    for (auto& rep : r.replies) {
+      co_await asio::async_write(sock, asio::buffer(rep.bytes), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+    }
+    if (ec || r.outcome == Outcome::dropped) break;
+  }
+  idle.cancel();
+  sock.close(rec);
+}
+
+void do_accept(tcp::acceptor& acc, std::vector<std::unique_ptr<StunServer::Worker>>& workers, Metrics& m,
+               std::shared_ptr<StunServer::TcpState> st, size_t max_open, std::shared_ptr<std::atomic<size_t>> rr) {
+  auto& w = *workers[rr->fetch_add(1) % workers.size()];
+  acc.async_accept(w.io, [&acc, &workers, &m, st, max_open, rr, &w](boost::system::error_code ec, tcp::socket s) {
+    if (ec == asio::error::operation_aborted || !acc.is_open()) return;
+    if (!ec) {
+      if (st->open.load() >= max_open) {
+        m.stun_dropped.with({"tcp_connection_limit"}).inc();
+        boost::system::error_code ig;
+        s.close(ig);
+      } else {
+        st->open.fetch_add(1);
+        auto& io = w.io;
+        asio::co_spawn(io, tcp_session(std::move(s), w, m, st, 0), asio::detached);
+      }
+    }
+    do_accept(acc, workers, m, st, max_open, rr);
+  });
+}
+}  // namespace
+
+void StunServer::start() {
+  for (auto& w : workers_)
+    for (int i = 0; i < kSocketCount; ++i)
+      if (w->socks[i]) {
+        auto* wp = w.get();
+        asio::post(w->io, [wp, i, this] { do_receive(*wp, i, sh_.metrics); });
+      }
+  if (acceptor_) do_accept(*acceptor_, workers_, sh_.metrics, tcp_, max_tcp_, std::make_shared<std::atomic<size_t>>(0));
+}
+
+void StunServer::stop() {
+  for (auto& w : workers_) {
+    auto* wp = w.get();
+    asio::post(w->io, [wp] {
+      for (auto& s : wp->socks)
+        if (s) {
+          boost::system::error_code ec;
+          s->close(ec);
+        }
+    });
+  }
+  if (acceptor_) {
+    auto* acc = acceptor_.get();
+    asio::post(workers_[0]->io, [acc] {
+      boost::system::error_code ec;
+      acc->close(ec);
+    });
+  }
+}
+
+}  // namespace otaswarm::rendezvous
