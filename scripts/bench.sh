@@ -225,13 +225,14 @@ def chart(rows, proto, names, path):
             f.write("\n\n")
     plots = []
     for i, n in enumerate(names):
-        plots.append("'%s' index %d using 1:2 with linespoints lw 2 title '%s answered/s'" % (data, i, n))
-        plots.append("'%s' index %d using 1:3 axes x1y2 with lines dt 2 title '%s p99 ms'" % (data, i, n))
+        plots.append("'%s' index %d using 1:2 with linespoints lw 2 lc %d title '%s answered/s'" % (data, i, i + 1, n))
+        plots.append("'%s' index %d using 1:3 axes x1y2 with linespoints dt 2 lc %d title '%s p99 ms'"
+                     % (data, i, i + 1, n))
     script = ("set terminal pngcairo size 960,540 noenhanced\nset output '%s'\n"
-              "set title '%s announces: answered vs offered (steady phase)'\nset logscale x 2\nset logscale y2 10\n"
+              "set title '%s announces: answered vs offered (steady phase)'\nset logscale xy 2\nset logscale y2 10\n"
               "set xlabel 'offered announces/s'\nset ylabel 'answered announces/s'\nset y2label 'p99 latency (ms)'\n"
-              "set ytics nomirror\nset y2tics\nset key top left\nset grid\nplot x title 'offered' lc rgb 'gray', %s\n"
-              % (path, proto.upper(), ", ".join(plots)))
+              "set ytics nomirror\nset y2tics\nset key top left\nset grid\n"
+              "plot x title 'offered' lc rgb 'gray' dt 3, %s\n" % (path, proto.upper(), ", ".join(plots)))
     subprocess.run(["gnuplot"], input=script.encode(), check=True)
 
 
