@@ -99,6 +99,7 @@ struct AnnounceResult {
   uint32_t seeders = 0;
   uint32_t leechers = 0;
   uint64_t completed = 0;
+  uint32_t interval_hint = 0;  // seconds; non-zero = a degraded store asks for a sooner re-announce
 };
 
 enum class Status { ok, unavailable, limit };

@@ -334,8 +334,8 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
                                                : "tracker storage unavailable, retry later";
       return finish(std::move(res));
     }
-    res.interval = interval;
-    res.min_interval = min_interval;
+    res.interval = r.interval_hint ? std::min(interval, r.interval_hint) : interval;
+    res.min_interval = std::min(min_interval, res.interval);
     res.complete = r.seeders;
     res.incomplete = r.leechers;
     res.downloaded = r.completed;

@@ -1,0 +1,70 @@
+#include "common/store_factory.h"
+
+#include "common/redis_store.h"
+
+namespace otaswarm {
+
+std::optional<StoreUrl> parse_store_url(const std::string& url, std::string& error) {
+  StoreUrl out;
+  if (url == "memory") return out;
+  std::string_view rest;
+  if (url.starts_with("redis://")) {
+    out.kind = StoreUrl::Kind::redis;
+    rest = std::string_view(url).substr(8);
+  } else if (url.starts_with("redis-cluster://")) {
+    out.kind = StoreUrl::Kind::redis_cluster;
+    rest = std::string_view(url).substr(16);
+  } else {
+    error = "\"" + url + "\": expected memory, redis://host:port or redis-cluster://host:port,host:port,...";
+    return std::nullopt;
+  }
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view part = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (part.empty()) continue;
+    bool has_port = part.back() != ']' && part.find(':') != std::string_view::npos &&
+                    (part.front() == '[' || part.find(':') == part.rfind(':'));
+    auto ep = redis::parse_endpoint(has_port ? std::string(part) : std::string(part) + ":" + std::to_string(kDefaultRedisPort));
+    if (!ep || ep->host.empty()) {
+      error = "\"" + url + "\": \"" + std::string(part) + "\" is not host:port";
+      return std::nullopt;
+    }
+    out.nodes.push_back(*ep);
+  }
+  if (out.nodes.empty()) {
+    error = "\"" + url + "\": no Redis host given";
+    return std::nullopt;
+  }
+  if (out.kind == StoreUrl::Kind::redis && out.nodes.size() != 1) {
+    error = "\"" + url + "\": redis:// takes one host; use redis-cluster:// for several";
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::unique_ptr<redis::Client> make_redis_client(const StoreUrl& url) {
+  if (url.kind == StoreUrl::Kind::memory) return nullptr;
+  redis::ClientOptions o;
+  o.seeds = url.nodes;
+  o.cluster = url.kind == StoreUrl::Kind::redis_cluster;
+  return std::make_unique<redis::Client>(std::move(o));
+}
+
+std::unique_ptr<store::SwarmStore> make_store(const std::string& url, const store::MemoryStoreOptions& opts,
+                                              const Clock& clock, metrics::Registry* metrics, std::string& error) {
+  auto parsed = parse_store_url(url, error);
+  if (!parsed) return nullptr;
+  if (parsed->kind == StoreUrl::Kind::memory) {
+    if (metrics)
+      metrics->callback("otaswarm_store_degraded", "1 while answering from the local fallback.",
+                        [] { return std::vector<metrics::Sample>{{{}, 0.0}}; });
+    return std::make_unique<store::MemoryStore>(opts, clock);
+  }
+  store::RedisStoreOptions ro;
+  ro.memory = opts;
+  return std::make_unique<store::RedisStore>(make_redis_client(*parsed), ro, clock, metrics);
+}
+
+}  // namespace otaswarm
