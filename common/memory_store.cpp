@@ -319,6 +319,15 @@ Status MemoryStore::announce_sync(const AnnounceOp& op, AnnounceResult& out) {
     return Status::ok;
   }
 
+  if (idx != UINT32_MAX && op.event == Event::none && op.min_interval_ms > 0 &&
+      now - sw.slots[idx].last_seen < op.min_interval_ms) {
+    out.too_soon = true;
+    out.seeders = sw.seeders;
+    out.leechers = sw.leechers;
+    out.completed = sw.completed;
+    return Status::ok;
+  }
+
   uint64_t prev_up = 0, prev_down = 0;
   bool was_seeder = false;
   if (idx == UINT32_MAX) {

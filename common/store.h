@@ -95,6 +95,7 @@ struct SwarmCounts {
 };
 
 struct AnnounceResult {
+  bool too_soon = false;  // re-announce before min interval: answered from counts, nothing changed
   std::vector<SelectedPeer> peers;
   uint32_t seeders = 0;
   uint32_t leechers = 0;
@@ -109,6 +110,7 @@ struct AnnounceOp {
   PeerData peer;
   Event event = Event::none;
   SelectionPolicy policy;
+  int64_t min_interval_ms = 0;  // periodic announces sooner than this get a cheap reply; 0 = off
 };
 
 class SwarmStore {

@@ -30,6 +30,7 @@ const char* to_string(Reject r) {
     case Reject::bad_connection_id: return "bad_connection_id";
     case Reject::store_unavailable: return "store_unavailable";
     case Reject::overloaded: return "overloaded";
+    case Reject::rate_limited: return "rate_limited";
   }
   return "other";
 }
@@ -208,12 +209,14 @@ bool token_from_path(std::string_view path, std::string_view verb, std::string& 
 
 uint32_t AnnounceHandler::interval_for(std::string_view device) const {
   const auto& p = ctx_.policy;
-  if (p.interval_jitter <= 0) return p.interval;
+  if (p.interval_jitter <= 0)
+    return static_cast<uint32_t>(p.interval * (ctx_.admission ? ctx_.admission->interval_factor() : 1.0));
   auto h = crypto::sha256(device);
   uint32_t r;
   std::memcpy(&r, h.data(), sizeof r);
   double frac = (static_cast<double>(r) / 4294967295.0) * 2.0 - 1.0;  // [-1, 1]
-  double v = p.interval * (1.0 + frac * p.interval_jitter);
+  double factor = ctx_.admission ? ctx_.admission->interval_factor() : 1.0;
+  double v = p.interval * factor * (1.0 + frac * p.interval_jitter);
   return std::max<uint32_t>(p.min_interval, static_cast<uint32_t>(v));
 }
 
@@ -240,16 +243,19 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
   TrackerMetrics* m = ctx_.metrics;
   int proto = static_cast<int>(req.protocol);
   int ev = static_cast<int>(req.event);
-  auto finish = [m, proto, ev, t0, done = std::move(done)](AnnounceResponse&& res) {
+  AdmissionController* adm = ctx_.admission;
+  auto finish = [m, adm, proto, ev, t0, done = std::move(done)](AnnounceResponse&& res) {
+    double latency = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (adm) adm->record(latency);
     if (m) {
-      m->announce_ctr[proto][ev][res.failure.empty() ? 0 : 1]->inc();
+      int result = res.reject == Reject::rate_limited ? 2 : !res.failure.empty() ? 1 : res.too_soon ? 3 : 0;
+      m->announce_ctr[proto][ev][result]->inc();
       if (res.reject != Reject::none) m->reject_counter(static_cast<uint8_t>(res.reject)).inc();
       for (const auto& p : res.peers) {
         m->tier[static_cast<size_t>(p.tier)]->inc();
         m->pairing[static_cast<size_t>(p.pairing)]->inc();
       }
-      m->latency[proto][0]->observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      m->latency[proto][0]->observe(latency);
     }
     done(std::move(res));
   };
@@ -271,6 +277,15 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
   }
   if (!ctx_.policy.open && !(ctx_.registry && ctx_.registry->contains(req.info_hash)))
     return fail(Reject::unknown_info_hash, "unregistered info_hash: this tracker only tracks registered releases");
+  if (ctx_.admission) {
+    auto a = ctx_.admission->admit(admission_key(device), address_key(req.source), req.info_hash, req.event);
+    if (m) m->admission_ctr[static_cast<size_t>(a.decision)]->inc();
+    if (a.decision != Admission::admitted) {
+      res.retry_in_s = a.retry_in_s;
+      return fail(Reject::rate_limited, std::string(a.decision == Admission::shed ? "tracker busy" : "rate limited") +
+                                            ": retry in " + std::to_string(a.retry_in_s) + " s");
+    }
+  }
 
   store::AnnounceOp op;
   op.info_hash = req.info_hash;
@@ -326,6 +341,8 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
 
   uint32_t interval = interval_for(device);
   uint32_t min_interval = std::min(pol.min_interval, interval);
+  // A cheap reply for early periodic re-announces; a little slack absorbs client timer jitter.
+  op.min_interval_ms = static_cast<int64_t>(pol.min_interval) * 1000 * 9 / 10;
   ctx_.store->announce(op, [finish, interval, min_interval](store::Status st, store::AnnounceResult&& r) mutable {
     AnnounceResponse res;
     if (st != store::Status::ok) {
@@ -336,6 +353,7 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
     }
     res.interval = r.interval_hint ? std::min(interval, r.interval_hint) : interval;
     res.min_interval = std::min(min_interval, res.interval);
+    res.too_soon = r.too_soon;
     res.complete = r.seeders;
     res.incomplete = r.leechers;
     res.downloaded = r.completed;
@@ -412,6 +430,15 @@ void AnnounceHandler::scrape(const ScrapeRequest& req, ScrapeDone done) const {
   });
 }
 
+uint64_t address_key(const net::Address& raw) {
+  auto a = net::unmap(raw);
+  if (a.is_v4()) return a.to_v4().to_uint();
+  auto b = a.to_v6().to_bytes();
+  uint64_t k;
+  std::memcpy(&k, b.data(), sizeof k);  // the /64
+  return k ^ 0x8000000000000000ULL;
+}
+
 std::string encode_failure(std::string_view reason, std::optional<uint32_t> retry_in) {
   std::string out;
   bencode::Writer w(out);
@@ -422,7 +449,9 @@ std::string encode_failure(std::string_view reason, std::optional<uint32_t> retr
 }
 
 std::string encode_announce(const AnnounceRequest& req, const AnnounceResponse& res) {
-  if (!res.failure.empty()) return encode_failure(res.failure);
+  if (!res.failure.empty())
+    return encode_failure(res.failure, res.retry_in_s ? std::optional<uint32_t>((res.retry_in_s + 59) / 60)
+                                                      : std::nullopt);
   std::string out;
   out.reserve(128 + res.peers.size() * 20);
   bencode::Writer w(out);

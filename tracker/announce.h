@@ -11,6 +11,7 @@
 #include "common/net.h"
 #include "common/store.h"
 #include "common/token.h"
+#include "tracker/admission.h"
 #include "tracker/locality.h"
 #include "tracker/release_registry.h"
 #include "tracker/tracker_metrics.h"
@@ -55,6 +56,7 @@ enum class Reject : uint8_t {
   bad_connection_id,
   store_unavailable,
   overloaded,
+  rate_limited,
 };
 const char* to_string(Reject r);
 
@@ -62,6 +64,8 @@ struct AnnounceResponse {
   Reject reject = Reject::none;
   std::string failure;  // non-empty: BEP 3 failure reason
   std::string warning;
+  uint32_t retry_in_s = 0;  // with a failure: when to come back (BEP 31)
+  bool too_soon = false;
   uint32_t interval = 0, min_interval = 0;
   uint32_t complete = 0, incomplete = 0;
   uint64_t downloaded = 0;
@@ -107,6 +111,7 @@ struct TrackerContext {
   const LocalityResolver* locality = nullptr;
   NatTicketVerifier nat_verifier;
   TrackerMetrics* metrics = nullptr;
+  AdmissionController* admission = nullptr;
 };
 
 class AnnounceHandler {
@@ -138,7 +143,10 @@ bool token_from_path(std::string_view path, std::string_view verb, std::string& 
 
 std::string encode_announce(const AnnounceRequest& req, const AnnounceResponse& res);
 std::string encode_scrape(const ScrapeResponse& res);
-std::string encode_failure(std::string_view reason, std::optional<uint32_t> retry_in = std::nullopt);
+// retry_in_minutes follows BEP 31 ("retry in" is in minutes).
+std::string encode_failure(std::string_view reason, std::optional<uint32_t> retry_in_minutes = std::nullopt);
+// Key for per-address limits: the IPv4 address, or the IPv6 /64 (one subscriber).
+uint64_t address_key(const net::Address& a);
 
 std::string url_decode(std::string_view s, bool& ok);
 

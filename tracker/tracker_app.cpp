@@ -64,6 +64,20 @@ config::Schema tracker_schema() {
       .add("icode-key-previous-file", Kind::string, "previous icode key during a rotation")
       .add("lan-pairing-requires-hint", Kind::boolean,
            "hand out LAN addresses only when peers share a `lan` hint (guards against carrier-grade NAT)", {"true"})
+      .add("rate-device", Kind::number, "announces/s a device may make on average (token bucket)", {"0.0667"})
+      .add("rate-device-burst", Kind::number, "burst of announces per device", {"8"})
+      .add("rate-address", Kind::number, "announces/s per IPv4 address or IPv6 /64 (generous: carrier-grade NAT)",
+           {"2000"})
+      .add("rate-address-burst", Kind::number, "burst per address", {"10000"})
+      .add("rate-swarm", Kind::number, "announces/s per release (0 = unlimited)", {"0"})
+      .add("rate-swarm-burst", Kind::number, "burst per release", {"0"})
+      .add("periodic-budget", Kind::number,
+           "periodic re-announces/s this replica answers before shedding them with a retry hint (0 = off)", {"0"})
+      .add("adaptive-target-rate", Kind::number, "announces/s per replica above which the interval grows",
+           {"20000"})
+      .add("adaptive-target-latency-ms", Kind::number, "mean announce latency above which the interval grows",
+           {"50"})
+      .add("adaptive-max-factor", Kind::number, "largest interval multiplier under load", {"8"})
       .add("max-swarms", Kind::integer, "cap on tracked swarms", {"100000"})
       .add("http-header-limit", Kind::integer, "bytes of request line + headers", {"8192"})
       .add("admin-body-limit", Kind::integer, "bytes of an admin request body (.torrent upload)", {"16777216"})
@@ -228,6 +242,16 @@ int run_tracker(const config::Values& v) {
       return true;
     };
   }
+  AdmissionConfig acfg;
+  acfg.device = {v.number("rate-device", 0, 1e6), v.number("rate-device-burst", 0, 1e6)};
+  acfg.address = {v.number("rate-address", 0, 1e9), v.number("rate-address-burst", 0, 1e9)};
+  acfg.swarm = {v.number("rate-swarm", 0, 1e9), v.number("rate-swarm-burst", 0, 1e9)};
+  acfg.periodic_budget_per_second = v.number("periodic-budget", 0, 1e9);
+  acfg.target_rate = v.number("adaptive-target-rate", 0, 1e9);
+  acfg.target_latency_s = v.number("adaptive-target-latency-ms", 0, 1e6) / 1000.0;
+  acfg.max_interval_factor = v.number("adaptive-max-factor", 1, 100);
+  AdmissionController admission(acfg, clock);
+  ctx.admission = &admission;
   AnnounceHandler handler(ctx);
   ConnectionIds ids(cid_key, cid_prev, clock);
 
@@ -310,13 +334,18 @@ int run_tracker(const config::Values& v) {
     throw bind_error("admin-listen", admin_addr, e);
   }
 
-  // Expiry of silent peers: bounded, periodic, off the announce path.
+  // Once a second: load estimate and interval factor; every few seconds: expiry of silent
+  // peers and idle rate-limit buckets — bounded, periodic, off the announce path.
   boost::asio::steady_timer maint(pool.at(0));
+  uint64_t ticks = 0;
   std::function<void()> schedule = [&] {
-    maint.expires_after(std::chrono::seconds(5));
+    maint.expires_after(std::chrono::seconds(1));
     maint.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
-      store.maintain();
+      admission.tick();
+      tm.interval.set(policy.interval * admission.interval_factor());
+      if (++ticks % 5 == 0) store.maintain();
+      if (ticks % 30 == 0) admission.sweep();
       schedule();
     });
   };

@@ -21,6 +21,7 @@ TrackerMetrics::TrackerMetrics(metrics::Registry& r)
                                {"tier"})),
       pairings(r.counter("otaswarm_tracker_reachability_pairs_total",
                          "Handed-out peers by how the requester can reach them.", {"pairing"})),
+      admission(r.counter("otaswarm_tracker_admission_total", "Admission-control decisions.", {"decision"})),
       interval(r.gauge("otaswarm_tracker_interval_seconds", "Announce interval currently handed out.").get()) {
   const char* protos[] = {"http", "udp"};
   const char* actions[] = {"announce", "scrape", "connect"};
@@ -31,15 +32,18 @@ TrackerMetrics::TrackerMetrics(metrics::Registry& r)
   for (size_t p = 0; p < store::kPairingCount; ++p)
     pairing[p] = &pairings.with({store::to_string(static_cast<store::Pairing>(p))});
   const char* events[] = {"none", "completed", "started", "stopped", "paused"};
-  const char* results[] = {"ok", "error"};
+  const char* results[] = {"ok", "error", "rate_limited", "too_soon"};
   for (int p = 0; p < 2; ++p) {
     for (int e = 0; e < 5; ++e)
-      for (int ok = 0; ok < 2; ++ok) announce_ctr[p][e][ok] = &announces.with({protos[p], events[e], results[ok]});
+      for (int ok = 0; ok < 4; ++ok) announce_ctr[p][e][ok] = &announces.with({protos[p], events[e], results[ok]});
     for (int ok = 0; ok < 2; ++ok) scrape_ctr[p][ok] = &scrapes.with({protos[p], results[ok]});
   }
   const char* reasons[] = {"other",           "malformed_token",   "bad_signature",
                            "expired_token",   "unknown_info_hash", "bad_request",
-                           "bad_connection_id", "store_unavailable", "overloaded"};
+                           "bad_connection_id", "store_unavailable", "overloaded",
+                           "rate_limited"};
+  const char* decisions[] = {"admitted", "device_limited", "address_limited", "swarm_limited", "shed"};
+  for (size_t i = 0; i < admission_ctr.size(); ++i) admission_ctr[i] = &admission.with({decisions[i]});
   for (size_t i = 0; i < reject.size(); ++i) reject[i] = &rejects.with({reasons[i]});
 }
 

@@ -30,10 +30,12 @@ struct TrackerMetrics {
   std::array<std::array<metrics::Histogram*, 3>, 2> latency{};
   std::array<metrics::Counter*, store::kTierCount> tier{};
   std::array<metrics::Counter*, store::kPairingCount> pairing{};
-  // [protocol][event 0..4][ok=0 / error=1]
-  std::array<std::array<std::array<metrics::Counter*, 2>, 5>, 2> announce_ctr{};
+  // [protocol][event 0..4][result: ok, error, rate_limited, too_soon]
+  std::array<std::array<std::array<metrics::Counter*, 4>, 5>, 2> announce_ctr{};
+  metrics::Family<metrics::Counter>& admission;
+  std::array<metrics::Counter*, 5> admission_ctr{};  // by Admission value
   std::array<std::array<metrics::Counter*, 2>, 2> scrape_ctr{};
-  std::array<metrics::Counter*, 9> reject{};  // by Reject value
+  std::array<metrics::Counter*, 10> reject{};  // by Reject value
   metrics::Counter& reject_counter(uint8_t reason) { return *reject[reason < reject.size() ? reason : 0]; }
 };
 

@@ -1,0 +1,143 @@
+#include "tracker/admission.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "common/crypto.h"
+
+namespace otaswarm {
+
+const char* to_string(Admission a) {
+  switch (a) {
+    case Admission::admitted: return "admitted";
+    case Admission::device_limited: return "device_limited";
+    case Admission::address_limited: return "address_limited";
+    case Admission::swarm_limited: return "swarm_limited";
+    case Admission::shed: return "shed";
+  }
+  return "admitted";
+}
+
+uint64_t admission_key(std::string_view text) {
+  // Keys only need to spread well; collisions merely share a bucket.
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+TokenBuckets::TokenBuckets(BucketLimit limit, size_t max_keys, const Clock& clock)
+    : limit_(limit), max_per_shard_(std::max<size_t>(1, max_keys / kShards)), clock_(clock) {
+  if (limit_.burst < 1) limit_.burst = std::max(1.0, limit_.per_second);
+}
+
+double TokenBuckets::take(uint64_t key) {
+  if (!enabled()) return 0;
+  int64_t now = clock_.mono_ms();
+  Shard& sh = shards_[key % kShards];
+  std::lock_guard lk(sh.mu);
+  auto it = sh.buckets.find(key);
+  if (it == sh.buckets.end()) {
+    if (sh.buckets.size() >= max_per_shard_) return 0;  // table full: admit rather than refuse a stranger
+    sh.buckets.emplace(key, Bucket{limit_.burst - 1, now});
+    return 0;
+  }
+  Bucket& b = it->second;
+  b.tokens = std::min(limit_.burst, b.tokens + (now - b.last_ms) / 1000.0 * limit_.per_second);
+  b.last_ms = now;
+  if (b.tokens >= 1) {
+    b.tokens -= 1;
+    return 0;
+  }
+  return (1 - b.tokens) / limit_.per_second;
+}
+
+void TokenBuckets::sweep() {
+  if (!enabled()) return;
+  int64_t now = clock_.mono_ms();
+  for (auto& sh : shards_) {
+    std::lock_guard lk(sh.mu);
+    for (auto it = sh.buckets.begin(); it != sh.buckets.end();) {
+      double t = it->second.tokens + (now - it->second.last_ms) / 1000.0 * limit_.per_second;
+      if (t >= limit_.burst) it = sh.buckets.erase(it);
+      else ++it;
+    }
+  }
+}
+
+size_t TokenBuckets::size() const {
+  size_t n = 0;
+  for (const auto& sh : shards_) {
+    std::lock_guard lk(sh.mu);
+    n += sh.buckets.size();
+  }
+  return n;
+}
+
+AdmissionController::AdmissionController(AdmissionConfig cfg, const Clock& clock)
+    : cfg_(cfg),
+      clock_(clock),
+      device_(cfg.device, cfg.max_keys, clock),
+      address_(cfg.address, cfg.max_keys, clock),
+      swarm_(cfg.swarm, cfg.max_keys, clock),
+      periodic_({cfg.periodic_budget_per_second, cfg.periodic_budget_per_second}, 1 * 32, clock),
+      last_tick_ms_(clock.mono_ms()) {}
+
+static uint32_t retry_seconds(double wait) { return static_cast<uint32_t>(std::ceil(std::max(1.0, wait))); }
+
+AdmissionResult AdmissionController::admit(uint64_t device_key, uint64_t address_key, const store::InfoHash& swarm,
+                                           store::Event ev) {
+  if (double w = address_.take(address_key)) return {Admission::address_limited, retry_seconds(w)};
+  if (double w = device_.take(device_key)) return {Admission::device_limited, retry_seconds(w)};
+  if (swarm_.enabled()) {
+    uint64_t k;
+    std::memcpy(&k, swarm.data(), sizeof k);
+    if (double w = swarm_.take(k)) return {Admission::swarm_limited, retry_seconds(w)};
+  }
+  // Under overload, periodic re-announces wait; started/completed/stopped change the swarm and pass.
+  if (ev == store::Event::none && periodic_.enabled())
+    if (double w = periodic_.take(0)) {
+      double factor = interval_factor();
+      return {Admission::shed, retry_seconds(std::max(w, 60.0 * factor))};
+    }
+  return {};
+}
+
+AdmissionResult AdmissionController::admit_address(uint64_t address_key) {
+  if (double w = address_.take(address_key)) return {Admission::address_limited, retry_seconds(w)};
+  return {};
+}
+
+void AdmissionController::record(double latency_s) {
+  count_.fetch_add(1, std::memory_order_relaxed);
+  double cur = latency_sum_.load(std::memory_order_relaxed);
+  while (!latency_sum_.compare_exchange_weak(cur, cur + latency_s, std::memory_order_relaxed)) {
+  }
+}
+
+void AdmissionController::tick() {
+  int64_t now = clock_.mono_ms();
+  double dt = std::max(0.001, (now - last_tick_ms_) / 1000.0);
+  last_tick_ms_ = now;
+  uint64_t n = count_.exchange(0, std::memory_order_relaxed);
+  double lat = latency_sum_.exchange(0, std::memory_order_relaxed);
+  double rate = n / dt;
+  rate_.store(rate, std::memory_order_relaxed);
+  double mean_latency = n ? lat / n : 0;
+  double load = std::max(cfg_.target_rate > 0 ? rate / cfg_.target_rate : 0,
+                         cfg_.target_latency_s > 0 ? mean_latency / cfg_.target_latency_s : 0);
+  double target = std::clamp(load, 1.0, cfg_.max_interval_factor);
+  double f = factor_.load(std::memory_order_relaxed);
+  factor_.store(f + cfg_.smoothing * (target - f), std::memory_order_relaxed);
+}
+
+void AdmissionController::sweep() {
+  device_.sweep();
+  address_.sweep();
+  swarm_.sweep();
+}
+
+}  // namespace otaswarm

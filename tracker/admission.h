@@ -1,0 +1,100 @@
+#pragma once
+// Flash-crowd admission control: per-device, per-address and per-swarm token buckets
+// (the address limit is generous: thousands of phones share one carrier-grade-NAT address,
+// so the device limit does the real work), an optional replica-wide budget for periodic
+// announces (shed first, cheaply, with a retry hint), and an adaptive announce interval
+// that grows smoothly with load and shrinks again when it falls.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/clock.h"
+#include "common/store.h"
+
+namespace otaswarm {
+
+struct BucketLimit {
+  double per_second = 0;  // <= 0: unlimited
+  double burst = 0;
+};
+
+// Thread-safe token buckets keyed by a 64-bit hash; bounded table (idle buckets, which have
+// refilled to full, are evicted first; a full table admits unknown keys rather than refusing them).
+class TokenBuckets {
+ public:
+  TokenBuckets(BucketLimit limit, size_t max_keys, const Clock& clock);
+  // Takes one token; returns 0 when allowed, else the seconds until a token is available.
+  double take(uint64_t key);
+  void sweep();  // drops idle buckets
+  size_t size() const;
+  bool enabled() const { return limit_.per_second > 0; }
+
+ private:
+  static constexpr size_t kShards = 32;
+  struct Bucket {
+    double tokens;
+    int64_t last_ms;
+  };
+  struct Shard {
+    mutable std::mutex mu;
+    std::unordered_map<uint64_t, Bucket> buckets;
+  };
+  BucketLimit limit_;
+  size_t max_per_shard_;
+  const Clock& clock_;
+  std::array<Shard, kShards> shards_;
+};
+
+struct AdmissionConfig {
+  BucketLimit device{1.0 / 15, 8};        // a well-behaved phone announces every ~30 min
+  BucketLimit address{2000, 10000};         // carrier-grade NAT: many phones per address
+  BucketLimit swarm{0, 0};                // off by default: a release's crowd is legitimate
+  double periodic_budget_per_second = 0;  // replica-wide cap on periodic announces; 0 = off
+  double target_rate = 20000;             // announces/s per replica before intervals grow
+  double target_latency_s = 0.05;         // mean handler latency before intervals grow
+  double max_interval_factor = 8;
+  double smoothing = 0.2;                 // EWMA weight of a new load sample (per tick)
+  size_t max_keys = 2'000'000;
+};
+
+enum class Admission : uint8_t { admitted = 0, device_limited, address_limited, swarm_limited, shed };
+const char* to_string(Admission a);
+
+struct AdmissionResult {
+  Admission decision = Admission::admitted;
+  uint32_t retry_in_s = 0;
+};
+
+class AdmissionController {
+ public:
+  AdmissionController(AdmissionConfig cfg, const Clock& clock);
+
+  AdmissionResult admit(uint64_t device_key, uint64_t address_key, const store::InfoHash& swarm, store::Event ev);
+  AdmissionResult admit_address(uint64_t address_key);  // scrapes, requests without a device
+
+  // Records one answered request and its handler latency.
+  void record(double latency_s);
+  // Called once a second: updates the load estimate and the interval factor.
+  void tick();
+  double interval_factor() const { return factor_.load(std::memory_order_relaxed); }
+  double load_rate() const { return rate_.load(std::memory_order_relaxed); }
+  void sweep();
+
+ private:
+  AdmissionConfig cfg_;
+  const Clock& clock_;
+  TokenBuckets device_, address_, swarm_;
+  TokenBuckets periodic_;  // single key
+  std::atomic<uint64_t> count_{0};
+  std::atomic<double> latency_sum_{0};
+  std::atomic<double> factor_{1.0};
+  std::atomic<double> rate_{0};
+  int64_t last_tick_ms_ = 0;
+};
+
+uint64_t admission_key(std::string_view text);
+
+}  // namespace otaswarm
