@@ -63,6 +63,17 @@ class AdminAndScrape(unittest.TestCase):
         self.assertIn("401", r.stderr)
         self.assertEqual(r.stdout, "")
 
+    def test_admin_minted_token_accepted(self):
+        body = json.dumps({"device_id": "device-from-api", "ttl_seconds": 600}).encode()
+        status, _, reply = self.tracker.admin("POST", "/api/v1/tokens", body=body, content_type="application/json")
+        self.assertEqual(status, 201, reply)
+        token = json.loads(reply)["token"]
+        status, r = http_announce(self.tracker, token, self.ih, peer_id(), 6999, left=0, event="stopped")
+        self.assertNotIn(b"failure reason", r, r)
+        status, _, _ = self.tracker.admin("POST", "/api/v1/tokens", body=body, token="",
+                                          content_type="application/json")
+        self.assertEqual(status, 401)
+
     def test_health_and_metrics_need_no_token(self):
         for path in ("/healthz", "/readyz", "/metrics"):
             status, _, _ = http("GET", self.tracker.admin_url + path)

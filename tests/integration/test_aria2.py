@@ -14,10 +14,13 @@ from tracker_harness import Tracker, create_torrent, make_payload
 
 PAYLOAD_SIZE = 2 * 1024 * 1024 + 999
 SEED_TIMEOUT = 30
-DOWNLOAD_TIMEOUT = 120  # aria2c exits by itself once done (--seed-time=0)
+DOWNLOAD_TIMEOUT = 120  # aria2c exits by itself once done and seeded ~1 s
 STATS_TIMEOUT = 15
 ARIA2_FLAGS = ["--interface=127.0.0.1", "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false",
-               "--enable-peer-exchange=false", "--seed-time=0", "--summary-interval=0",
+               "--enable-peer-exchange=false", "--summary-interval=0",
+               # With --seed-time=0 aria2c skips event=completed (started, then stopped with
+               # left=0); seeding ~1 s makes it send completed like a phone would.
+               "--seed-time=0.02",
                "--console-log-level=notice", "--follow-torrent=true", "--file-allocation=none",
                "--check-certificate=false", "--max-tries=1", "--bt-tracker-connect-timeout=5",
                "--bt-tracker-timeout=10"]

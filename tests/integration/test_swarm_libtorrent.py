@@ -5,6 +5,7 @@ the leecher gets comes from the seeder."""
 import filecmp
 import os
 import tempfile
+import time
 import unittest
 
 from otaswarm_harness import free_port, wait_until
@@ -15,6 +16,8 @@ PAYLOAD_SIZE = 4 * 1024 * 1024 + 777  # a partial last piece
 SEED_TIMEOUT = 30  # seconds for the seeder's check + first announce
 DOWNLOAD_TIMEOUT = 90  # seconds for the leecher to finish from one local peer
 STATS_TIMEOUT = 15  # seconds for the final announces to reach the admin API
+MIN_INTERVAL = 1  # seconds
+MIN_OFFLOAD = 0.9  # Σuploaded/Σdownloaded when every byte came from the peer
 REANNOUNCE_EVERY = 5  # seconds; the leecher re-asks if its first reply had no peer yet
 
 
@@ -22,7 +25,9 @@ class LibtorrentSwarm(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="otaswarm-swarm-")
         self.dir = self.tmp.name
-        self.tracker = Tracker()
+        # A 1 s minimum interval lets the forced re-announces below report byte counters
+        # instead of getting the tracker's cheap "too soon" reply.
+        self.tracker = Tracker(["--min-interval", str(MIN_INTERVAL)])
         self.peers = []
         for sub in ("seed", "leech", "src"):
             os.mkdir(os.path.join(self.dir, sub))
@@ -66,11 +71,11 @@ class LibtorrentSwarm(unittest.TestCase):
 
         leecher = self.peer("leech")
         leecher.add(leech_torrent)
-        last = [0.0]
+        last = [time.time()]
 
         def finished(s):
-            if s.num_peers == 0 and s.active_duration - last[0] >= REANNOUNCE_EVERY:
-                last[0] = s.active_duration
+            if s.num_peers == 0 and time.time() - last[0] >= REANNOUNCE_EVERY:
+                last[0] = time.time()
                 leecher.reannounce()
             return s.is_seeding
 
@@ -86,6 +91,10 @@ class LibtorrentSwarm(unittest.TestCase):
             return r if r.get("completed", 0) >= 1 and r.get("seeders") == 2 and r.get("leechers") == 0 else None
         self.assertTrue(wait_until(swarm_done, STATS_TIMEOUT),
                         "admin API after the download: %r\n%s" % (self.tracker.release(ih), self.diagnostics(leecher)))
+        # Both report their byte counters: the seeder's upload covers the leecher's download.
+        seeder.reannounce()
+        offload = wait_until(lambda: (self.tracker.release(ih) or {}).get("offload", 0) >= MIN_OFFLOAD, STATS_TIMEOUT)
+        self.assertTrue(offload, "offload estimate: %r" % self.tracker.release(ih))
         listed = self.tracker.release_cli("list")
         self.assertEqual(listed.returncode, 0, listed.stderr)
         self.assertIn(ih, listed.stdout)

@@ -70,6 +70,8 @@ class Proc:
                 self.p.kill()
                 self.p.wait()
         self.stderr_file.close()
+        if self.p.stdout:
+            self.p.stdout.close()
         return self.p.returncode
 
     def __enter__(self):

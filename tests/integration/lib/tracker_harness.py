@@ -165,8 +165,9 @@ class Tracker:
         return self.proc.url("admin")
 
     def http_announce_url(self, token):
-        """The /<token>/announce form: libtorrent's SSRF rule wants loopback URLs to end in /announce."""
-        return "http://%s/%s/announce" % (self.http_addr, token)
+        """The /announce/<token> form: libtorrent 2.0's SSRF mitigation only lets a loopback
+        tracker URL through when its path *starts* with /announce (/<token>/announce is blocked)."""
+        return "http://%s/announce/%s" % (self.http_addr, token)
 
     def udp_announce_url(self, token):
         host, port = self.udp_addr
