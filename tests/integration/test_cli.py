@@ -269,5 +269,28 @@ class TokenMint(unittest.TestCase):
                 self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
 
 
+class TokenKeyRotation(unittest.TestCase):
+    """During a rotation the tracker accepts tokens of the current and the previous key."""
+
+    def test_current_and_previous_keys_accepted_others_refused(self):
+        with tempfile.TemporaryDirectory(prefix="otaswarm-rot-") as d:
+            old_key = "0a" * 32
+            old_file = os.path.join(d, "old.key")
+            with open(old_file, "w") as f:
+                f.write(old_key + "\n")
+            with Tracker(["--token-key-previous-file", old_file]) as tracker:
+                payload = make_payload(os.path.join(d, "img.bin"), 50000, seed=8)
+                torrent = os.path.join(d, "img.torrent")
+                ih = create_torrent(payload, torrent, ["http://s3.example/img.bin"], ["http://t.example/announce"])
+                tracker.register(torrent)
+                mint = docs_token_snippet()
+                for name, key, accepted in (("current", tracker.token_key, True), ("previous", old_key, True),
+                                            ("unknown", "0b" * 32, False)):
+                    with self.subTest(name):
+                        token = mint(key, "phone-rot-" + name)
+                        _, reply = http_announce(tracker, token, ih, peer_id(), 6881, left=50000, event="started")
+                        self.assertEqual(b"failure reason" not in reply, accepted, reply)
+
+
 if __name__ == "__main__":
     unittest.main()
