@@ -115,6 +115,8 @@ try {
   await p2.goto(`${ADMIN}/`);
   await p2.waitForSelector(`article.release[data-info-hash="${HASH}"]`, { timeout: WAIT_MS });
   await waitForNumbers(p2, (await status()).releases.find((r) => r.info_hash === HASH));
+  // the rate needs two polls; wait for it so the screenshot shows a number
+  await p2.waitForFunction(() => document.getElementById('t-rate').textContent !== '–', null, { timeout: WAIT_MS });
   const layout = await p2.evaluate(() => {
     const de = document.documentElement;
     const over = [...document.querySelectorAll('body *')]
