@@ -91,7 +91,9 @@ class RenderedConfigAccepted(unittest.TestCase):
                         self.assertEqual(st, 200)
                     finally:
                         rc = p.stop()
-                    self.assertEqual(rc, 0, p.stderr())
+                        log = p.stderr()
+                        p.tmp.cleanup()
+                    self.assertEqual(rc, 0, log)
 
     def test_tracker_accepts_rendered_config(self):
         self.check("tracker", "otaswarm-tracker", "-tracker", "tracker.toml", ["http", "udp", "admin"])
