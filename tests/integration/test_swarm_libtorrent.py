@@ -1,7 +1,7 @@
 """A libtorrent seeder and a libtorrent leecher on a private torrent made by `otaswarm
 torrent create`, finding each other only through otaswarm-tracker: once over the http://
-announce URL, once over the udp:// one. The web seed points at a closed port, so every byte
-the leecher gets comes from the seeder."""
+announce URL, once over the udp:// one, on IPv4 and on IPv6 (BEP 7). The web seed points at
+a closed port, so every byte the leecher gets comes from the seeder."""
 import filecmp
 import os
 import tempfile
@@ -25,9 +25,8 @@ class LibtorrentSwarm(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="otaswarm-swarm-")
         self.dir = self.tmp.name
-        # A 1 s minimum interval lets the forced re-announces below report byte counters
-        # instead of getting the tracker's cheap "too soon" reply.
-        self.tracker = Tracker(["--min-interval", str(MIN_INTERVAL)])
+        self.tracker = None
+        self.host = None
         self.peers = []
         for sub in ("seed", "leech", "src"):
             os.mkdir(os.path.join(self.dir, sub))
@@ -38,11 +37,19 @@ class LibtorrentSwarm(unittest.TestCase):
     def tearDown(self):
         for p in self.peers:
             p.close()
-        self.tracker.close()
+        if self.tracker:
+            self.tracker.close()
         self.tmp.cleanup()
 
+    def start_tracker(self, host):
+        self.host = host
+        # A 1 s minimum interval lets the forced re-announces below report byte counters
+        # instead of getting the tracker's cheap "too soon" reply.
+        self.tracker = Tracker(["--min-interval", str(MIN_INTERVAL)], host=host)
+        return self.tracker
+
     def peer(self, name):
-        p = LtPeer(name, os.path.join(self.dir, name))
+        p = LtPeer(name, os.path.join(self.dir, name), host=self.host)
         self.peers.append(p)
         return p
 
@@ -50,8 +57,10 @@ class LibtorrentSwarm(unittest.TestCase):
         return "\n".join([p.log() + "\n  trackers: %r" % (p.tracker_messages(),) for p in peers] +
                          ["tracker stderr:\n" + self.tracker.stderr()[-4000:]])
 
-    def run_swarm(self, announce_for):
-        """announce_for(token) → announce URL. Returns the info-hash after a checked download."""
+    def run_swarm(self, host, kind):
+        """kind: "http" or "udp" announce URLs; host: loopback address of tracker and peers."""
+        tracker = self.start_tracker(host)
+        announce_for = tracker.http_announce_url if kind == "http" else tracker.udp_announce_url
         seed_tok, leech_tok = self.tracker.mint("device-seeder"), self.tracker.mint("device-leecher")
         seed_torrent = os.path.join(self.dir, "src", "seed.torrent")
         leech_torrent = os.path.join(self.dir, "src", "leech.torrent")
@@ -101,10 +110,16 @@ class LibtorrentSwarm(unittest.TestCase):
         return ih
 
     def test_http_announce(self):
-        self.run_swarm(self.tracker.http_announce_url)
+        self.run_swarm("127.0.0.1", "http")
 
     def test_udp_announce(self):
-        self.run_swarm(self.tracker.udp_announce_url)
+        self.run_swarm("127.0.0.1", "udp")
+
+    def test_http_announce_ipv6(self):
+        self.run_swarm("::1", "http")
+
+    def test_udp_announce_ipv6(self):
+        self.run_swarm("::1", "udp")
 
 
 if __name__ == "__main__":

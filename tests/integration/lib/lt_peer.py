@@ -10,11 +10,11 @@ ALERT_LOG_LIMIT = 200  # alerts kept for failure messages
 
 
 class LtPeer:
-    def __init__(self, name, save_path):
+    def __init__(self, name, save_path, host="127.0.0.1"):
         self.name = name
         self.save_path = save_path
         self.session = lt.session({
-            "listen_interfaces": "127.0.0.1:0",
+            "listen_interfaces": ("[%s]:0" if ":" in host else "%s:0") % host,
             "enable_dht": False,
             "enable_lsd": False,
             "enable_upnp": False,

@@ -107,9 +107,10 @@ def create_torrent(path, out, webseeds, announces, extra=()):
 
 
 class Tracker:
-    """otaswarm-tracker on 127.0.0.1 port 0 with fresh keys; restartable on the same data dir."""
+    """otaswarm-tracker on loopback port 0 with fresh keys; restartable on the same data dir.
+    host: "127.0.0.1" or "::1" (every listener on that address)."""
 
-    def __init__(self, extra=()):
+    def __init__(self, extra=(), host="127.0.0.1"):
         self.tmp = tempfile.TemporaryDirectory(prefix="otaswarm-tracker-")
         self.dir = self.tmp.name
         self.token_key = secrets.token_hex(32)
@@ -118,12 +119,13 @@ class Tracker:
         self.admin_token_file = write_secret(self.dir, "admin.token", self.admin_token)
         self.data_dir = os.path.join(self.dir, "data")
         self.extra = list(extra)
+        self.listen = "[%s]:0" % host if ":" in host else "%s:0" % host
         self.proc = None
         self.start()
 
     def start(self):
-        self.proc = Proc([bin_path("otaswarm-tracker"), "--http-listen", "127.0.0.1:0", "--udp-listen", "127.0.0.1:0",
-                          "--admin-listen", "127.0.0.1:0", "--token-key-file", self.key_file,
+        self.proc = Proc([bin_path("otaswarm-tracker"), "--http-listen", self.listen, "--udp-listen", self.listen,
+                          "--admin-listen", self.listen, "--token-key-file", self.key_file,
                           "--admin-token-file", self.admin_token_file, "--data-dir", self.data_dir] + self.extra)
         return self
 
@@ -158,7 +160,7 @@ class Tracker:
     @property
     def udp_addr(self):
         host, port = self.proc.addr("udp").rsplit(":", 1)
-        return host, int(port)
+        return host.strip("[]"), int(port)
 
     @property
     def admin_url(self):
@@ -170,8 +172,7 @@ class Tracker:
         return "http://%s/announce/%s" % (self.http_addr, token)
 
     def udp_announce_url(self, token):
-        host, port = self.udp_addr
-        return "udp://%s:%d/announce/%s" % (host, port, token)
+        return "udp://%s/announce/%s" % (self.proc.addr("udp"), token)
 
     def mint(self, device, ttl=3600):
         r = cli("token", "mint", "--key-file", self.key_file, "--device", device, "--ttl", ttl)
@@ -239,13 +240,19 @@ def compact_peers(blob):
             for i in range(0, len(blob) - 5, 6)]
 
 
+def compact_peers6(blob):
+    return [(socket.inet_ntop(socket.AF_INET6, blob[i : i + 16]), struct.unpack(">H", blob[i + 16 : i + 18])[0])
+            for i in range(0, len(blob) - 17, 18)]
+
+
 class UdpTrackerClient:
     """BEP 15 client with BEP 41 URL data (the device token travels in the URL path)."""
 
     def __init__(self, addr):
         self.addr = addr
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        v6 = ":" in addr[0]
+        self.sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("::1" if v6 else "127.0.0.1", 0))
         self.sock.settimeout(UDP_TIMEOUT)
         self.connection_id = None
 
@@ -306,7 +313,8 @@ class UdpTrackerClient:
         if action != ACTION_ANNOUNCE or len(body) < 12:
             raise AssertionError("bad announce reply: action %d %r" % (action, body))
         interval, leechers, seeders = struct.unpack(">III", body[:12])
-        return ("announce", interval, leechers, seeders, compact_peers(body[12:]))
+        peers = compact_peers6(body[12:]) if self.sock.family == socket.AF_INET6 else compact_peers(body[12:])
+        return ("announce", interval, leechers, seeders, peers)
 
     def scrape(self, info_hashes_hex):
         """Returns ("scrape", [(seeders, completed, leechers), ...]) or ("error", message)."""
