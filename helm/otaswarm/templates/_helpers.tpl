@@ -86,11 +86,12 @@ memory
 
 {{/* Secret-backed files of a component: list of (dict entry file). turn: the coturn secret too. */}}
 {{- define "otaswarm.secretEntries" -}}
-{{- $names := list "tokenKey:token-key" "adminToken:admin-token" "natTicketKey:nat-ticket-key" -}}
+{{- /* name:file[:noprev] — noprev: the server has no "<file>-previous-file" key */ -}}
+{{- $names := list "tokenKey:token-key" "natTicketKey:nat-ticket-key" -}}
 {{- if eq .component "tracker" -}}
-{{- $names = append $names "connectionIdKey:connection-id-key" -}}
+{{- $names = concat $names (list "adminToken:admin-token" "connectionIdKey:connection-id-key") -}}
 {{- else -}}
-{{- $names = append $names "turnSecret:turn-secret" -}}
+{{- $names = concat $names (list "adminToken:admin-token:noprev" "turnSecret:turn-secret:noprev") -}}
 {{- end -}}
 {{- toJson $names -}}
 {{- end -}}
@@ -100,15 +101,16 @@ memory
 {{- $ctx := .ctx -}}
 {{- range $pair := include "otaswarm.secretEntries" . | fromJsonArray -}}
 {{- $parts := splitList ":" $pair -}}
-{{- $e := index $ctx.Values.secrets (first $parts) -}}
-{{- $file := last $parts -}}
+{{- $e := index $ctx.Values.secrets (index $parts 0) -}}
+{{- $file := index $parts 1 -}}
+{{- $prev := and (hasKey $e "previousKey") $e.previousKey (ne (len $parts) 3) -}}
 {{- if $e.key }}
 - secret:
     name: {{ include "otaswarm.secretName" (dict "ctx" $ctx "entry" $e) }}
     items:
       - {key: {{ $e.key | quote }}, path: {{ $file }}}
 {{- end }}
-{{- if $e.previousKey }}
+{{- if $prev }}
 - secret:
     name: {{ include "otaswarm.secretName" (dict "ctx" $ctx "entry" $e) }}
     items:
@@ -122,12 +124,13 @@ memory
 {{- $ctx := .ctx -}}
 {{- range $pair := include "otaswarm.secretEntries" . | fromJsonArray -}}
 {{- $parts := splitList ":" $pair -}}
-{{- $e := index $ctx.Values.secrets (first $parts) -}}
-{{- $file := last $parts -}}
+{{- $e := index $ctx.Values.secrets (index $parts 0) -}}
+{{- $file := index $parts 1 -}}
+{{- $prev := and (hasKey $e "previousKey") $e.previousKey (ne (len $parts) 3) -}}
 {{- if $e.key }}
 {{ $file }}-file = "/var/run/secrets/otaswarm/{{ $file }}"
 {{- end }}
-{{- if $e.previousKey }}
+{{- if $prev }}
 {{ $file }}-previous-file = "/var/run/secrets/otaswarm/{{ $file }}-previous"
 {{- end }}
 {{- end }}
