@@ -148,7 +148,7 @@ int load_command(const Args& args) {
 
   const std::string& path = o.target.path;
   if (v.has("token-key-file")) {
-    if (path.rfind('/') > 0 && path != "/announce")
+    if (!path.empty() && !path.ends_with("/announce"))
       throw ConfigError("token-key-file", "the --tracker URL already carries a token in its path \"" + path + "\"");
     p.token_key = config::read_secret_file("token-key-file", v.str("token-key-file"));
     p.path_base = path.empty() ? "/announce" : path;

@@ -76,12 +76,12 @@ void UdpWorker::on_readable(size_t index) {
 }
 
 void UdpWorker::on_datagram(size_t index, std::span<const uint8_t> data, int64_t now) {
-  bep15::Reply reply;
-  auto err = bep15::parse_reply(data, ipv6_, reply);
   if (data.size() < bep15::kErrorReplyHeader) {
-    ++stats_.stray_datagrams;
+    ++stats_.stray_datagrams;  // too short to name a transaction
     return;
   }
+  bep15::Reply reply;
+  auto err = bep15::parse_reply(data, ipv6_, reply);
   auto it = inflight_.find(reply.transaction_id);
   if (it == inflight_.end() || it->second.sock != index) {
     // Most likely the answer to a request that already timed out.

@@ -55,7 +55,8 @@ HTTP_RATES = [int(r) for r in os.environ.get("BENCH_HTTP_RATES", "2000 5000 1000
 SERVERS = os.environ.get("BENCH_SERVERS", "otaswarm-1t opentracker otaswarm-2t").split()
 SOCKETS = 256            # distinct source addresses (one NAT each) the phones are spread over
 SOURCE_CIDR = "127.20.0.0/16"
-SATURATED = 0.99         # a rung where less than this share of offered announces is answered ends the ladder
+FULLY_ANSWERED = 0.99    # a rung counts as sustained when this share of offered announces is answered
+SATURATED = 0.95         # below this share a server leaves the ladder (one noisy rung on a shared machine must not)
 BEGIN, END = "<!-- bench:tracker-announce:begin -->", "<!-- bench:tracker-announce:end -->"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -210,7 +211,7 @@ def machine():
 
 
 def best(rows, name):
-    ok = [r for r in rows if r["server"] == name and r["answered_share"] >= SATURATED]
+    ok = [r for r in rows if r["server"] == name and r["answered_share"] >= FULLY_ANSWERED]
     return max(ok, key=lambda r: r["answered_per_s"]) if ok else None
 
 
@@ -250,7 +251,7 @@ def table(rows, proto):
 
 
 def summary(rows, proto, names):
-    out = ["| server | highest rung fully answered (≥ %d%%) | answered/s there | p99 ms there | announces per server CPU-s there |" % (SATURATED * 100),
+    out = ["| server | highest rung fully answered (≥ %d%%) | answered/s there | p99 ms there | announces per server CPU-s there |" % (FULLY_ANSWERED * 100),
            "|---|---:|---:|---:|---:|"]
     for n in names:
         b = best([r for r in rows if r["proto"] == proto], n)

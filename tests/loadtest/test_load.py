@@ -205,17 +205,15 @@ class CommandLine(unittest.TestCase):
                           (["--tracker", "udp://127.0.0.1:6969", "--rate", "0", "--duration", "1",
                             "--info-hash", "00" * 20], "rate"),
                           (["--tracker", "udp://127.0.0.1:6969", "--rate", "1", "--duration", "1",
-                            "--info-hash", "00" * 20, "--source-ips", "10.0.0.0/8"], "source-ips")):
+                            "--info-hash", "00" * 20, "--source-ips", "10.0.0.0/8"], "source-ips"),
+                          (["--tracker", "udp://127.0.0.1:6969/announce/v1.x.1.y", "--rate", "1", "--duration", "1",
+                            "--info-hash", "00" * 20, "--token-key-file", "/nonexistent"], "token-key-file"),
+                          (["--tracker", "udp://127.0.0.1:6969/announce", "--rate", "1", "--duration", "1",
+                            "--info-hash", "00" * 20, "--token-key-file", "/nonexistent"], "token-key-file")):
             rc, out, err = run_load(args)
             self.assertEqual(rc, 2, (args, err))
             self.assertIn("'%s'" % key, err)
             self.assertEqual(err.count("\n"), 1, err)
-
-    def test_swarm_is_not_implemented_yet(self):
-        p = subprocess.run([bin_path("otaswarm-loadtest"), "swarm", "--scenario", "thesis-ideal"],
-                           capture_output=True, timeout=10)
-        self.assertEqual(p.returncode, 2)
-        self.assertIn(b"not implemented yet", p.stderr)
 
 
 if __name__ == "__main__":
