@@ -176,6 +176,28 @@ class DefaultValues(RenderedCommon, unittest.TestCase):
         comps = sorted(f["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for f in froms)
         self.assertEqual(comps, ["rendezvous", "tracker"])
 
+    def test_admin_listener_not_open_to_all(self):
+        for comp in ("tracker", "rendezvous"):
+            np = H.one(self.objs, "NetworkPolicy", "-" + comp)
+            admin_rules = [r for r in np["spec"]["ingress"] if any(p["port"] == "admin" for p in r["ports"])]
+            self.assertEqual(len(admin_rules), 1)
+            froms = admin_rules[0]["from"]
+            self.assertTrue(froms, "admin port must have a from list")
+            self.assertIn({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}, froms)
+            self.assertTrue(all("ipBlock" not in f for f in froms))
+            public = [r for r in np["spec"]["ingress"] if "from" not in r]
+            self.assertTrue(all(p["port"] != "admin" for r in public for p in r["ports"]))
+        for ing in H.find(self.objs, "Ingress"):
+            for rule in ing["spec"]["rules"]:
+                for path in rule["http"]["paths"]:
+                    self.assertNotIn("admin", path["backend"]["service"]["name"])
+
+    def test_rendezvous_replica_id_is_pod_name(self):
+        c = H.one(self.objs, "Deployment", "-rendezvous")["spec"]["template"]["spec"]["containers"][0]
+        self.assertEqual(c["args"][c["args"].index("--replica-id") + 1], "$(POD_NAME)")
+        env = {e["name"]: e for e in c["env"]}
+        self.assertEqual(env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name")
+
     def test_coturn_egress_blocks_cluster_network(self):
         np = H.one(self.objs, "NetworkPolicy", "-coturn")
         self.assertIn("Egress", np["spec"]["policyTypes"])
