@@ -1,10 +1,15 @@
 #include "common/crypto.h"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <memory>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace otaswarm::crypto {
 
@@ -33,6 +38,53 @@ Sha256 hmac_sha256(std::string_view key, std::string_view data) {
   unsigned int len = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
        data.size(), out.data(), &len);
+  return out;
+}
+
+namespace {
+struct KeyedMac {
+  std::string key;
+  EVP_MAC_CTX* ctx = nullptr;
+  ~KeyedMac() { EVP_MAC_CTX_free(ctx); }
+};
+constexpr size_t kCachedKeysPerThread = 8;
+}  // namespace
+
+Sha256 hmac_sha256_cached(std::string_view key, std::string_view data) {
+  thread_local std::vector<std::unique_ptr<KeyedMac>> cache;
+  thread_local size_t next_victim = 0;
+  KeyedMac* km = nullptr;
+  for (auto& c : cache)
+    if (c->key == key) km = c.get();
+  if (!km) {
+    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    if (!mac) return hmac_sha256(key, data);
+    auto fresh = std::make_unique<KeyedMac>();
+    fresh->key.assign(key);
+    fresh->ctx = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    if (!fresh->ctx || EVP_MAC_init(fresh->ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+                                    params) != 1)
+      return hmac_sha256(key, data);
+    if (cache.size() < kCachedKeysPerThread) {
+      cache.push_back(std::move(fresh));
+      km = cache.back().get();
+    } else {
+      cache[next_victim] = std::move(fresh);
+      km = cache[next_victim].get();
+      next_victim = (next_victim + 1) % kCachedKeysPerThread;
+    }
+  } else if (EVP_MAC_init(km->ctx, nullptr, 0, nullptr) != 1) {  // same key: just reset the state
+    return hmac_sha256(key, data);
+  }
+  Sha256 out{};
+  size_t len = 0;
+  if (EVP_MAC_update(km->ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1 ||
+      EVP_MAC_final(km->ctx, out.data(), &len, out.size()) != 1)
+    return hmac_sha256(key, data);
   return out;
 }
 

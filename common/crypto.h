@@ -15,7 +15,11 @@ using Sha256 = std::array<uint8_t, 32>;
 Sha1 sha1(std::string_view data);
 Sha256 sha256(std::string_view data);
 Sha1 hmac_sha1(std::string_view key, std::string_view data);
+// Keys and cleanses an OpenSSL context per call: fine for rare use.
 Sha256 hmac_sha256(std::string_view key, std::string_view data);
+// Same result; keeps a keyed context per thread and key (a few keys are in use: token,
+// ticket and icode keys with their rotation predecessors), so the hot path allocates nothing.
+Sha256 hmac_sha256_cached(std::string_view key, std::string_view data);
 
 // Incremental SHA-1 for hashing large files piece by piece.
 class Sha1Stream {

@@ -17,7 +17,7 @@ constexpr size_t kMaxField = 64;
 std::string mac(std::string_view key, const Code& c) {
   std::string msg(kDomain);
   msg.append(c.isp).append("\n").append(c.region).append("\n").append(std::to_string(c.expiry));
-  auto h = crypto::hmac_sha256(key, msg);
+  auto h = crypto::hmac_sha256_cached(key, msg);
   return std::string(reinterpret_cast<const char*>(h.data()), kMacBytes);
 }
 

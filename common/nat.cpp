@@ -24,7 +24,7 @@ std::string ticket_mac(std::string_view key, std::string_view signed_part) {
   std::string msg;
   msg.reserve(kTicketDomain.size() + signed_part.size());
   msg.append(kTicketDomain).append(signed_part);
-  auto h = crypto::hmac_sha256(key, msg);
+  auto h = crypto::hmac_sha256_cached(key, msg);
   return std::string(reinterpret_cast<const char*>(h.data()), kTicketMacBytes);
 }
 

@@ -14,7 +14,7 @@ std::string mac(std::string_view key, std::string_view device_id, std::string_vi
   std::string msg;
   msg.reserve(kDomain.size() + device_id.size() + expiry.size() + 1);
   msg.append(kDomain).append(device_id).append("\n").append(expiry);
-  auto h = crypto::hmac_sha256(key, msg);
+  auto h = crypto::hmac_sha256_cached(key, msg);
   return std::string(reinterpret_cast<const char*>(h.data()), kMacBytes);
 }
 }  // namespace

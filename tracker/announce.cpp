@@ -211,9 +211,8 @@ uint32_t AnnounceHandler::interval_for(std::string_view device) const {
   const auto& p = ctx_.policy;
   if (p.interval_jitter <= 0)
     return static_cast<uint32_t>(p.interval * (ctx_.admission ? ctx_.admission->interval_factor() : 1.0));
-  auto h = crypto::sha256(device);
-  uint32_t r;
-  std::memcpy(&r, h.data(), sizeof r);
+  // Jitter only needs spread, not secrecy: a cheap hash of the device id.
+  uint32_t r = static_cast<uint32_t>(admission_key(device) >> 16);
   double frac = (static_cast<double>(r) / 4294967295.0) * 2.0 - 1.0;  // [-1, 1]
   double factor = ctx_.admission ? ctx_.admission->interval_factor() : 1.0;
   double v = p.interval * factor * (1.0 + frac * p.interval_jitter);
