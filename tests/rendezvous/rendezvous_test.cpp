@@ -1,0 +1,340 @@
+#include <gtest/gtest.h>
+
+#include "common/crypto.h"
+#include "common/nat.h"
+#include "common/stun.h"
+#include "common/token.h"
+#include "rendezvous/relay_budget.h"
+#include "rendezvous/rate_limiter.h"
+#include "rendezvous/store.h"
+#include "rendezvous/stun_handler.h"
+#include "rendezvous/turn.h"
+
+namespace otaswarm::rendezvous {
+namespace {
+
+Endpoint ep(const char* text) {
+  auto hp = net::parse_host_port(text);
+  return Endpoint{hp->address, hp->port};
+}
+
+TEST(RateLimiter, BurstThenRefill) {
+  ManualClock clock;
+  RateLimiter rl({10, 5}, 100, clock);
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(rl.allow("a"));
+  EXPECT_FALSE(rl.allow("a"));
+  EXPECT_TRUE(rl.allow("b"));  // keys are independent
+  clock.advance_ms(100);       // 10/s → one token
+  EXPECT_TRUE(rl.allow("a"));
+  EXPECT_FALSE(rl.allow("a"));
+}
+
+TEST(RateLimiter, BoundedTableUnderSpoofedFlood) {
+  ManualClock clock;
+  RateLimiter rl({1, 1}, 64, clock);
+  for (int i = 0; i < 10'000; ++i) {
+    rl.allow("10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256));
+    EXPECT_LE(rl.tracked(), 64u);
+  }
+}
+
+TEST(RateLimiter, CarrierGradeNatAddressNotLockedOut) {
+  // Thousands of phones behind one address: a CGN-sized per-address limit lets them through,
+  // while the per-device limit stops one noisy device.
+  ManualClock clock;
+  RateLimiter per_address({2000, 4000}, 1000, clock), per_device({5, 20}, 1000, clock);
+  int admitted = 0;
+  for (int phone = 0; phone < 3000; ++phone)
+    if (per_address.allow("100.64.0.1") && per_device.allow("phone-" + std::to_string(phone))) ++admitted;
+  EXPECT_EQ(admitted, 3000);
+  int noisy = 0;
+  for (int i = 0; i < 100; ++i) noisy += per_device.allow("phone-noisy") ? 1 : 0;
+  EXPECT_EQ(noisy, 20);
+}
+
+TEST(RelayBudget, CapacityFromRateAndAllocations) {
+  RelayBudget b({1000, 300, 10, 60'000});
+  EXPECT_EQ(b.capacity(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(b.admit("h", "pair" + std::to_string(i), 0));
+  EXPECT_FALSE(b.admit("h", "pair9", 0));
+  EXPECT_TRUE(b.admit("h", "pair1", 10));  // renewal of a held slot
+  EXPECT_TRUE(b.admit("other", "pair9", 0));  // budgets are per release
+  EXPECT_TRUE(b.admit("h", "pair9", 60'001));  // slots expire
+  EXPECT_EQ(b.active("h", 60'001), 2u);        // pair1 (renewed) and pair9
+}
+
+TEST(TurnCredentials, CoturnRestScheme) {
+  auto c = make_turn_credentials("s3cret", "phone-1", 1'700'000'000, 600);
+  EXPECT_EQ(c.username, "1700000600:phone-1");
+  EXPECT_EQ(c.expiry, 1'700'000'600);
+  EXPECT_EQ(c.password, crypto::base64(crypto::as_view(crypto::hmac_sha1("s3cret", "1700000600:phone-1"))));
+}
+
+TEST(MemoryStore, PutGetExpireAndEndpointIndex) {
+  MemoryStore s(2);
+  Registration r{"dev-a", std::string(20, 'h'), ep("198.51.100.1:4000"), {}, {}, "local", 0, 1000};
+  EXPECT_TRUE(s.put(r, 0));
+  EXPECT_TRUE(s.get("dev-a", 500));
+  EXPECT_TRUE(s.find_by_endpoint(std::string(20, 'h'), ep("198.51.100.1:4000"), 500));
+  EXPECT_FALSE(s.find_by_endpoint(std::string(20, 'x'), ep("198.51.100.1:4000"), 500));
+  EXPECT_FALSE(s.get("dev-a", 1001));
+  r.device_id = "dev-b";
+  EXPECT_TRUE(s.put(r, 0));
+  r.device_id = "dev-c";
+  EXPECT_FALSE(s.put(r, 0));  // full of live registrations
+  EXPECT_TRUE(s.put(r, 2000));  // the expired ones make room
+  EXPECT_EQ(s.size(), 1u);
+}
+
+TEST(MemoryStore, PublishReachesOnlyTheNamedReplica) {
+  MemoryStore s(10);
+  int a = 0, b = 0;
+  s.subscribe("a", [&](const Notice&) { ++a; });
+  s.subscribe("b", [&](const Notice&) { ++b; });
+  s.publish(Notice{"b", 0, ep("192.0.2.1:1"), "x"});
+  EXPECT_EQ(a, 0);
+  EXPECT_EQ(b, 1);
+}
+
+class Handler : public ::testing::Test {
+ protected:
+  ManualClock clock{1'800'000'000};
+  metrics::Registry registry;
+  Metrics m{registry};
+  MemoryStore store{1000};
+  RelayBudget relay{{1000, 500, 10, 60'000}};  // two relay sessions per release
+  HandlerConfig cfg;
+  std::unique_ptr<StunHandler> h;
+  std::string key = std::string(32, 'k');
+  std::vector<Notice> notices;
+
+  void SetUp() override {
+    cfg.local = {ep("192.0.2.1:3478"), ep("192.0.2.1:3479"), ep("192.0.2.2:3478"), ep("192.0.2.2:3479")};
+    cfg.has_alt_ip = true;
+    cfg.device_keys = token::KeyRing(key);
+    cfg.ticket_key = key;
+    cfg.turn_secret = "turn-secret";
+    cfg.per_address = {1000, 1000};
+    cfg.per_device = {100, 100};
+    h = std::make_unique<StunHandler>(cfg, Shared{store, relay, m, clock});
+    store.subscribe("local", [this](const Notice& n) { notices.push_back(n); });
+  }
+  Result send(const std::string& bytes, const char* from = "203.0.113.5:40000", int index = 0,
+              Transport t = Transport::udp) {
+    return h->process(Inbound{bytes, ep(from), index, t});
+  }
+  stun::Message parse_reply(const Result& r, std::string& keep) {
+    EXPECT_EQ(r.replies.size(), 1u);
+    keep = r.replies.at(0).bytes;
+    auto p = stun::parse(keep);
+    EXPECT_TRUE(p.ok());
+    return p.message;
+  }
+  std::string tok(const std::string& dev) { return token::mint(key, dev, clock.unix_seconds() + 600); }
+  std::string reg(const std::string& dev, nat::NatClass c, const char* lan = "10.0.0.2:6881") {
+    stun::Builder b(stun::method::rdv_register, stun::Class::request, stun::random_transaction_id());
+    auto l = ep(lan);
+    b.add(stun::attr::rdv_token, tok(dev))
+        .add(stun::attr::rdv_info_hash, std::string(20, 'h'))
+        .add_xor_address(stun::attr::rdv_lan_address, l.address, l.port)
+        .add(stun::attr::rdv_nat_class, std::string{char(c.mapping), char(c.filtering), char(c.public_address), 0})
+        .add_fingerprint();
+    return b.bytes();
+  }
+  std::string connect(const std::string& dev, const std::string& peer) {
+    stun::Builder b(stun::method::rdv_connect, stun::Class::request, stun::random_transaction_id());
+    b.add(stun::attr::rdv_token, tok(dev)).add(stun::attr::rdv_info_hash, std::string(20, 'h'))
+        .add(stun::attr::rdv_peer_id, peer).add_fingerprint();
+    return b.bytes();
+  }
+};
+
+std::string binding(uint32_t change = 0, bool fingerprint = true) {
+  stun::Builder b(stun::method::binding, stun::Class::request, stun::random_transaction_id());
+  if (change) b.add_u32(stun::attr::change_request, change);
+  if (fingerprint) b.add_fingerprint();
+  return b.bytes();
+}
+
+TEST_F(Handler, BindingCarriesRfc5780Attributes) {
+  std::string keep;
+  auto r = send(binding());
+  ASSERT_EQ(r.outcome, Outcome::ok);
+  auto msg = parse_reply(r, keep);
+  EXPECT_EQ(msg.cls(), stun::Class::success);
+  auto xa = stun::decode_xor_address(msg.find(stun::attr::xor_mapped_address)->value, msg.transaction_id);
+  EXPECT_EQ(net::format(xa->address, xa->port), "203.0.113.5:40000");
+  auto oa = stun::decode_address(msg.find(stun::attr::other_address)->value);
+  EXPECT_EQ(net::format(oa->address, oa->port), "192.0.2.2:3479");
+  auto ro = stun::decode_address(msg.find(stun::attr::response_origin)->value);
+  EXPECT_EQ(net::format(ro->address, ro->port), "192.0.2.1:3478");
+  EXPECT_TRUE(msg.has_fingerprint);
+}
+
+TEST_F(Handler, ChangeRequestPicksTheSocket) {
+  EXPECT_EQ(send(binding(stun::kChangeIp | stun::kChangePort)).replies.at(0).from_index, 3);
+  EXPECT_EQ(send(binding(stun::kChangePort)).replies.at(0).from_index, 1);
+  EXPECT_EQ(send(binding(stun::kChangeIp), "203.0.113.5:40000", 1).replies.at(0).from_index, 3);
+}
+
+TEST_F(Handler, ResponsePortRedirectsToSameAddress) {
+  stun::Builder b(stun::method::binding, stun::Class::request, stun::random_transaction_id());
+  b.add(stun::attr::response_port, std::string("\x1f\x90\0\0", 4)).add_fingerprint();
+  auto r = send(b.bytes());
+  ASSERT_EQ(r.replies.size(), 1u);
+  EXPECT_EQ(r.replies[0].to.text(), "203.0.113.5:8080");
+}
+
+TEST_F(Handler, UnknownComprehensionRequiredGets420) {
+  stun::Builder b(stun::method::binding, stun::Class::request, stun::random_transaction_id());
+  b.add(0x0031, "abcd").add(0xC0DE, "optional is fine").add_fingerprint();
+  std::string keep;
+  auto msg = parse_reply(send(b.bytes()), keep);
+  EXPECT_EQ(msg.cls(), stun::Class::error);
+  EXPECT_EQ(stun::decode_error_code(msg.find(stun::attr::error_code)->value)->code, 420);
+  EXPECT_EQ(stun::decode_unknown_attributes(msg.find(stun::attr::unknown_attributes)->value),
+            std::vector<uint16_t>{0x0031});
+}
+
+TEST_F(Handler, NoAlternateAddressMeans420ForChangeRequest) {
+  cfg.has_alt_ip = false;
+  std::string keep;
+  auto msg = parse_reply(send(binding(stun::kChangeIp)), keep);
+  EXPECT_EQ(stun::decode_error_code(msg.find(stun::attr::error_code)->value)->code, 420);
+}
+
+TEST_F(Handler, DropsMalformedBadFingerprintAndResponses) {
+  auto bad = binding();
+  bad.back() ^= 1;
+  auto r = send(bad);
+  EXPECT_EQ(r.outcome, Outcome::dropped);
+  EXPECT_EQ(r.drop_reason, "bad_fingerprint");
+  EXPECT_TRUE(r.replies.empty());
+  EXPECT_EQ(send("hello world, not stun at all").outcome, Outcome::dropped);
+  stun::Builder resp(stun::method::binding, stun::Class::success, stun::random_transaction_id());
+  EXPECT_EQ(send(resp.bytes()).drop_reason, "not_a_request");
+}
+
+TEST_F(Handler, AmplificationBounded) {
+  for (auto req : {binding(0, false), binding(), binding(stun::kChangeIp)}) {
+    for (auto from : {"203.0.113.5:1", "[2001:db8::1]:1"}) {
+      auto r = send(req, from);
+      ASSERT_EQ(r.replies.size(), 1u);
+      EXPECT_LE(static_cast<double>(r.replies[0].bytes.size()), kMaxAmplification * req.size()) << from;
+    }
+  }
+  // Tiny request: the mandatory XOR-MAPPED-ADDRESS is still there.
+  std::string keep;
+  auto msg = parse_reply(send(binding(0, false)), keep);
+  EXPECT_TRUE(msg.find(stun::attr::xor_mapped_address));
+}
+
+TEST_F(Handler, PaddingNeverExceedsRequestSize) {
+  stun::Builder b(stun::method::binding, stun::Class::request, stun::random_transaction_id());
+  b.add(stun::attr::padding, std::string(400, '\0')).add_fingerprint();
+  auto r = send(b.bytes());
+  ASSERT_EQ(r.replies.size(), 1u);
+  EXPECT_LE(r.replies[0].bytes.size(), b.size());
+  EXPECT_GE(r.replies[0].bytes.size(), b.size() - 8);
+}
+
+TEST_F(Handler, PerAddressFloodIsDroppedSilently) {
+  cfg.per_address = {1, 10};
+  h = std::make_unique<StunHandler>(cfg, Shared{store, relay, m, clock});
+  int replies = 0, limited = 0;
+  for (int i = 0; i < 100; ++i) {
+    auto r = send(binding());
+    replies += static_cast<int>(r.replies.size());
+    limited += r.outcome == Outcome::rate_limited ? 1 : 0;
+  }
+  EXPECT_EQ(replies, 10);
+  EXPECT_EQ(limited, 90);
+}
+
+TEST_F(Handler, RegisterIssuesVerifiableTicket) {
+  std::string keep;
+  auto msg = parse_reply(send(reg("phone-a", {nat::Mapping::endpoint_independent,
+                                              nat::Filtering::address_and_port_dependent, false})), keep);
+  ASSERT_EQ(msg.cls(), stun::Class::success);
+  auto t = msg.find(stun::attr::rdv_nat_ticket);
+  ASSERT_TRUE(t);
+  auto v = nat::verify_ticket(token::KeyRing(key), t->value, clock);
+  ASSERT_EQ(v.status, nat::TicketStatus::ok);
+  EXPECT_EQ(v.ticket.device_id, "phone-a");
+  EXPECT_EQ(v.ticket.reflexive, "203.0.113.5:40000");
+  EXPECT_EQ(nat::reach_of(v.ticket.cls), nat::Reach::punchable);
+  EXPECT_TRUE(store.get("phone-a", clock.unix_seconds() * 1000));
+}
+
+TEST_F(Handler, RegisterNeedsAValidToken) {
+  stun::Builder b(stun::method::rdv_register, stun::Class::request, stun::random_transaction_id());
+  b.add(stun::attr::rdv_token, token::mint("other-key-000000", "phone-a", clock.unix_seconds() + 60))
+      .add(stun::attr::rdv_info_hash, std::string(20, 'h')).add_fingerprint();
+  std::string keep;
+  auto msg = parse_reply(send(b.bytes()), keep);
+  EXPECT_EQ(stun::decode_error_code(msg.find(stun::attr::error_code)->value)->code, 401);
+  EXPECT_EQ(store.size(), 0u);
+}
+
+TEST_F(Handler, ConnectTellsBothSides) {
+  nat::NatClass prc{nat::Mapping::endpoint_independent, nat::Filtering::address_and_port_dependent, false};
+  send(reg("phone-a", prc, "10.0.0.2:6881"), "203.0.113.5:40000");
+  send(reg("phone-b", prc, "10.1.0.2:6881"), "198.51.100.9:50000");
+  std::string keep;
+  auto msg = parse_reply(send(connect("phone-a", "phone-b"), "203.0.113.5:40000"), keep);
+  ASSERT_EQ(msg.cls(), stun::Class::success);
+  auto d = msg.find(stun::attr::rdv_decision)->value;
+  EXPECT_EQ(static_cast<nat::Decision>(d[0]), nat::Decision::punch_simultaneous);
+  EXPECT_EQ(static_cast<Action>(d[1]), Action::punch);
+  auto pr = stun::decode_xor_address(msg.find(stun::attr::rdv_peer_reflexive)->value, msg.transaction_id);
+  EXPECT_EQ(net::format(pr->address, pr->port), "198.51.100.9:50000");
+  auto pl = stun::decode_xor_address(msg.find(stun::attr::rdv_peer_lan)->value, msg.transaction_id);
+  EXPECT_EQ(net::format(pl->address, pl->port), "10.1.0.2:6881");
+  EXPECT_TRUE(msg.find(stun::attr::rdv_start_time));
+  EXPECT_FALSE(msg.find(stun::attr::rdv_turn_username));
+
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0].to.text(), "198.51.100.9:50000");
+  auto ind = stun::parse(notices[0].bytes);
+  ASSERT_TRUE(ind.ok());
+  EXPECT_EQ(ind.message.method(), stun::method::rdv_punch);
+  EXPECT_EQ(ind.message.cls(), stun::Class::indication);
+  EXPECT_EQ(ind.message.find(stun::attr::rdv_device_id)->value, "phone-a");
+  auto ar = stun::decode_xor_address(ind.message.find(stun::attr::rdv_peer_reflexive)->value,
+                                     ind.message.transaction_id);
+  EXPECT_EQ(net::format(ar->address, ar->port), "203.0.113.5:40000");
+  EXPECT_EQ(stun::decode_u64(ind.message.find(stun::attr::rdv_start_time)->value),
+            stun::decode_u64(msg.find(stun::attr::rdv_start_time)->value));
+}
+
+TEST_F(Handler, RelayOnlyForSymmetricPairsAndWithinBudget) {
+  nat::NatClass sym{nat::Mapping::address_and_port_dependent, nat::Filtering::address_and_port_dependent, false};
+  for (int i = 0; i < 4; ++i) send(reg("sym-" + std::to_string(i), sym), ("203.0.113." + std::to_string(10 + i) + ":1").c_str());
+  std::string keep;
+  auto msg = parse_reply(send(connect("sym-0", "sym-1"), "203.0.113.10:1"), keep);
+  ASSERT_EQ(msg.cls(), stun::Class::success);
+  EXPECT_EQ(static_cast<nat::Decision>(msg.find(stun::attr::rdv_decision)->value[0]), nat::Decision::relay);
+  auto user = msg.find(stun::attr::rdv_turn_username);
+  ASSERT_TRUE(user);
+  EXPECT_EQ(std::string(user->value), std::to_string(clock.unix_seconds() + cfg.turn_ttl_s) + ":sym-0");
+  EXPECT_EQ(parse_reply(send(connect("sym-2", "sym-3"), "203.0.113.12:1"), keep).cls(), stun::Class::success);
+  // Capacity 2 (1000 B/s over 500 B/s per session): the third pair is refused, renewals are not.
+  msg = parse_reply(send(connect("sym-0", "sym-2"), "203.0.113.10:1"), keep);
+  EXPECT_EQ(stun::decode_error_code(msg.find(stun::attr::error_code)->value)->code, 486);
+  EXPECT_EQ(parse_reply(send(connect("sym-1", "sym-0"), "203.0.113.11:1"), keep).cls(), stun::Class::success);
+}
+
+TEST_F(Handler, ConnectErrors) {
+  std::string keep;
+  auto code = [&](const Result& r) {
+    auto msg = parse_reply(r, keep);
+    return stun::decode_error_code(msg.find(stun::attr::error_code)->value)->code;
+  };
+  EXPECT_EQ(code(send(connect("phone-a", "phone-b"))), 403);  // not registered
+  send(reg("phone-a", {}));
+  EXPECT_EQ(code(send(connect("phone-a", "phone-b"))), 404);
+  EXPECT_EQ(code(send(connect("phone-a", "phone-a"))), 404);
+}
+
+}  // namespace
+}  // namespace otaswarm::rendezvous
