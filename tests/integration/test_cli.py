@@ -4,20 +4,26 @@ mints, and refuses forged and expired tokens."""
 import glob
 import hashlib
 import os
+import pty
 import re
+import signal
+import subprocess
 import tempfile
 import time
 import unittest
 
 import libtorrent as lt
 
-from tracker_harness import (Tracker, bdecode, bencode, cli, create_torrent, http_announce, make_payload, peer_id,
-                             UdpTrackerClient)
+from otaswarm_harness import bin_path
+from tracker_harness import (CLI_TIMEOUT, Tracker, UdpTrackerClient, bdecode, bencode, cli, create_torrent,
+                             http_announce, make_payload, peer_id)
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 PAYLOAD_SIZE = 3 * 1024 * 1024 + 12345  # a partial last piece
 PIECE = 32768
 DEFAULT_TTL = 7 * 24 * 3600
+TTY_FILE_SIZE = 64 * 1024 * 1024  # several 4 MiB read blocks, so progress is drawn
+HUGE_SPARSE_SIZE = 16 << 30  # sparse; hashing it would take ~10 s, the test interrupts it at once
 AUTO_PIECE_CASES = [(40 * 1000 * 1000, 32768), (300 * 1000 * 1000, 262144)]  # (sparse file size, expected)
 
 
@@ -99,6 +105,68 @@ class TorrentCreate(unittest.TestCase):
         # The file fits in one read block, so only the final summary line is due.
         self.assertIn("wrote " + out, r.stderr.splitlines()[-1])
         self.assertIn("pieces of", r.stderr)
+
+    def run_on_pty(self, args, on_output=None):
+        """Runs the CLI with stderr on a pseudo-terminal; returns (rc, stdout, terminal text)."""
+        master, slave = pty.openpty()
+        p = subprocess.Popen([bin_path("otaswarm")] + args, stdout=subprocess.PIPE, stderr=slave)
+        os.close(slave)
+        seen = b""
+        try:
+            while True:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+                if on_output:
+                    on_output(p, seen)
+            out = p.stdout.read().decode()
+            return p.wait(CLI_TIMEOUT), out, seen.decode(errors="replace")
+        finally:
+            os.close(master)
+            p.stdout.close()
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+    def sparse(self, name, size):
+        path = self.out(name)
+        with open(path, "wb") as f:
+            f.truncate(size)
+        return path
+
+    def test_progress_on_a_terminal(self):
+        path = self.sparse("tty.img", TTY_FILE_SIZE)
+        out = self.out("tty.torrent")
+        rc, stdout, tty = self.run_on_pty(["torrent", "create", path, "--webseed", "http://s3.example/x",
+                                          "--announce", "http://t.example/announce", "-o", out])
+        os.unlink(path)
+        self.assertEqual(rc, 0, tty)
+        self.assertRegex(stdout.strip(), r"^[0-9a-f]{40}$")
+        self.assertIn("\rhashing", tty)
+        self.assertIn("MB/s", tty)
+        self.assertIn("wrote " + out, tty)
+
+    def test_interrupt_leaves_nothing(self):
+        path = self.sparse("huge.img", HUGE_SPARSE_SIZE)
+        out = self.out("huge.torrent")
+
+        def interrupt_once_hashing(p, seen):
+            if b"hashing" in seen and p.poll() is None and not getattr(p, "interrupted", False):
+                p.interrupted = True
+                p.send_signal(signal.SIGINT)
+
+        rc, stdout, tty = self.run_on_pty(["torrent", "create", path, "--webseed", "http://s3.example/x",
+                                          "--announce", "http://t.example/announce", "-o", out],
+                                         on_output=interrupt_once_hashing)
+        os.unlink(path)
+        self.assertEqual(rc, 130, tty)
+        self.assertEqual(stdout, "")
+        self.assertIn("interrupted", tty)
+        self.assert_no_output(out)
 
     def test_default_piece_length_follows_file_size(self):
         for size, expected in AUTO_PIECE_CASES:

@@ -40,13 +40,18 @@ constexpr int kProgressLineSteps = 10;                   // non-tty --progress: 
 constexpr size_t kMaxNameLength = 255;                   // a file name on every common file system
 constexpr const char* kCreatedBy = "otaswarm 0.1.0";
 
+constexpr int kExitInterrupted = 130;                    // shell convention: 128 + SIGINT
+
 volatile std::sig_atomic_t g_interrupted = 0;
 extern "C" void on_interrupt(int) { g_interrupted = 1; }
+
+struct Interrupted {};
 
 // Restores the previous SIGINT/SIGTERM handlers when the command ends.
 class InterruptGuard {
  public:
   InterruptGuard() {
+    g_interrupted = 0;
     struct sigaction sa {};
     sa.sa_handler = on_interrupt;
     sigemptyset(&sa.sa_mask);
@@ -202,7 +207,7 @@ Hashed hash_file(int fd, const std::string& path, int64_t size, int64_t piece_le
   int64_t in_piece = 0, done = 0;
   auto file_error = [&](const std::string& what) { return config::ConfigError("FILE", "\"" + path + "\": " + what); };
   while (done < size) {
-    if (g_interrupted) throw file_error("interrupted");
+    if (g_interrupted) throw Interrupted{};
     size_t want = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(kReadBlock), size - done));
     ssize_t n = ::read(fd, buf.data(), want);
     if (n < 0 && errno == EINTR) continue;
@@ -305,6 +310,10 @@ int torrent_create(const Args& args) {
   Hashed hashed;
   try {
     hashed = hash_file(fd, file, size, piece_length, progress);
+  } catch (const Interrupted&) {
+    progress.abandon();
+    std::cerr << "otaswarm torrent create: interrupted, nothing written\n";
+    return kExitInterrupted;
   } catch (...) {
     progress.abandon();
     throw;
