@@ -14,6 +14,8 @@ constexpr size_t kCountFields = 15;  // status, seeders, leechers, completed, up
 // Background count refreshes per maintain() call: bounded work whatever the number of swarms.
 constexpr size_t kCountRefreshBatch = 256;
 constexpr size_t kMaxCachedSwarms = 1'000'000;
+// After a failure, readiness stays down this long even if the connection is back (flapping guard).
+constexpr auto kDegradedHold = std::chrono::seconds(2);
 constexpr size_t kBlobBytes = 20 + 17 + 2 + 1 + 17 + 2;
 constexpr size_t kHeaderFields = 11;
 
@@ -384,6 +386,8 @@ bool RedisStore::healthy(std::string& why) const {
   if (!client_->up(why)) return false;
   if (degraded_.load()) {
     std::lock_guard lk(mu_);
+    // Redis is reachable again and nothing failed lately: ready, the next answer confirms it.
+    if (std::chrono::steady_clock::now() - last_failure_ > kDegradedHold) return true;
     why = "answering from the local fallback: " + last_error_;
     return false;
   }
@@ -395,6 +399,7 @@ void RedisStore::fail(const char* op, const std::string& why) {
   {
     std::lock_guard lk(mu_);
     last_error_ = why;
+    last_failure_ = std::chrono::steady_clock::now();
   }
   if (!was) log::warn("redis store degraded", {{"op", op}, {"error", why}});
 }
@@ -537,6 +542,7 @@ void RedisStore::fetch_counts(const InfoHash& h, std::function<void(bool, SwarmC
                SwarmCounts c;
                std::string status;
                if (r.ok() && parse_counts(r.reply, c, status)) {
+                 succeed();
                  remember(h, c);
                  return done(true, c);
                }

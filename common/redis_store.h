@@ -68,6 +68,7 @@ class RedisStore final : public SwarmStore {
   std::atomic<bool> degraded_{false};
   mutable std::mutex mu_;
   std::string last_error_;
+  std::chrono::steady_clock::time_point last_failure_{};
   std::unordered_map<InfoHash, SwarmCounts, InfoHashHasher> counts_;
   size_t refresh_cursor_ = 0;
   struct Metrics;

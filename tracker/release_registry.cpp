@@ -222,6 +222,22 @@ void ReleaseRegistry::load() {
   }
 }
 
+bool ReleaseRegistry::refresh() {
+  if (!persistence_) return false;
+  uint64_t before = local_changes_.load();
+  auto all = persistence_->try_load_all();
+  if (!all) return false;
+  std::unordered_map<store::InfoHash, std::shared_ptr<const Release>, store::InfoHashHasher> fresh;
+  for (auto& r : *all) {
+    auto h = r.info_hash;
+    fresh[h] = std::make_shared<const Release>(std::move(r));
+  }
+  std::unique_lock lk(mu_);
+  if (local_changes_.load() != before) return false;  // an add/remove raced this read: next round
+  releases_.swap(fresh);
+  return true;
+}
+
 ReleaseRegistry::AddResult ReleaseRegistry::add(const Release& r, std::string& error) {
   {
     std::shared_lock lk(mu_);
@@ -230,6 +246,7 @@ ReleaseRegistry::AddResult ReleaseRegistry::add(const Release& r, std::string& e
   // Persist before publishing: a release is only announced-to once it is durable.
   if (persistence_ && !persistence_->save(r, error)) return AddResult::storage_error;
   std::unique_lock lk(mu_);
+  local_changes_++;
   auto [it, inserted] = releases_.emplace(r.info_hash, std::make_shared<const Release>(r));
   return inserted ? AddResult::created : AddResult::exists;
 }
@@ -244,6 +261,7 @@ bool ReleaseRegistry::remove(const store::InfoHash& h, std::string& error) {
   }
   if (persistence_ && !persistence_->remove(h, error)) return false;
   std::unique_lock lk(mu_);
+  local_changes_++;
   releases_.erase(h);
   return true;
 }

@@ -2,6 +2,7 @@
 // Registered releases: only these swarms are tracked. Each release is stored as its
 // .torrent under <data-dir>/releases/ (write temp → fsync → rename → fsync dir), so a
 // crash mid-write never leaves a half-written release and a 201 means it is on disk.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -43,6 +44,8 @@ class ReleasePersistence {
   virtual bool save(const Release& r, std::string& error) = 0;
   virtual bool remove(const store::InfoHash& h, std::string& error) = 0;
   virtual std::vector<Release> load_all() = 0;
+  // nullopt when the backend could not be read (unlike an empty registry).
+  virtual std::optional<std::vector<Release>> try_load_all() { return load_all(); }
 };
 
 class FileReleasePersistence final : public ReleasePersistence {
@@ -62,6 +65,9 @@ class ReleaseRegistry {
  public:
   explicit ReleaseRegistry(ReleasePersistence* persistence) : persistence_(persistence) {}
   void load();
+  // Replaces the cache with what persistence holds (releases registered by other replicas);
+  // keeps the cache when persistence cannot be read or changed locally meanwhile.
+  bool refresh();
   enum class AddResult { created, exists, storage_error };
   AddResult add(const Release& r, std::string& error);
   bool remove(const store::InfoHash& h, std::string& error);
@@ -73,6 +79,7 @@ class ReleaseRegistry {
  private:
   ReleasePersistence* persistence_;
   mutable std::shared_mutex mu_;
+  std::atomic<uint64_t> local_changes_{0};
   std::unordered_map<store::InfoHash, std::shared_ptr<const Release>, store::InfoHashHasher> releases_;
 };
 

@@ -14,11 +14,13 @@
 #include "common/nat.h"
 #include "common/net.h"
 #include "common/server_util.h"
+#include "common/store_factory.h"
 #include "tracker/admin_api.h"
 #include "tracker/announce.h"
 #include "tracker/connection_id.h"
 #include "tracker/http_frontend.h"
 #include "tracker/locality.h"
+#include "tracker/redis_release_persistence.h"
 #include "tracker/release_registry.h"
 #include "tracker/tracker_metrics.h"
 #include "tracker/udp_server.h"
@@ -92,6 +94,9 @@ config::Schema tracker_schema() {
 }
 
 namespace {
+
+// How soon a release registered on another replica is accepted here.
+constexpr auto kReleaseRefreshPeriod = std::chrono::seconds(2);
 
 std::string optional_secret(const config::Values& v, const std::string& key) {
   if (!v.has(key)) return {};
@@ -171,8 +176,9 @@ int run_tracker(const config::Values& v) {
   }
 
   std::string store_url = v.str("store");
-  if (store_url != "memory")
-    throw ConfigError("store", "\"" + store_url + "\": only the memory store is available in this build");
+  std::string store_err;
+  auto store_kind = parse_store_url(store_url, store_err);
+  if (!store_kind) throw ConfigError("store", store_err);
 
   int64_t threads = v.integer("threads", 0, 256);
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
@@ -199,19 +205,33 @@ int run_tracker(const config::Values& v) {
   for (const auto& a : v.list("udp-listen")) udp_addrs.push_back(listen_address("udp-listen", a));
   auto admin_addr = listen_address("admin-listen", v.str("admin-listen"));
 
-  FileReleasePersistence persistence(v.str("data-dir"));
+  // Embedded: releases in the data dir. Redis: shared by all replicas, refreshed periodically.
+  std::unique_ptr<ReleasePersistence> persistence;
   std::string err;
-  if (!persistence.init(err)) throw ConfigError("data-dir", err);
-  ReleaseRegistry registry(&persistence);
+  if (store_kind->kind == StoreUrl::Kind::memory) {
+    auto files = std::make_unique<FileReleasePersistence>(v.str("data-dir"));
+    if (!files->init(err)) throw ConfigError("data-dir", err);
+    persistence = std::move(files);
+  } else {
+    RedisReleaseOptions ro;
+    ro.min_replicas = store_kind->kind == StoreUrl::Kind::redis_cluster ? 1 : 0;
+    persistence = std::make_unique<RedisReleasePersistence>(make_redis_client(*store_kind), ro);
+  }
+  ReleaseRegistry registry(persistence.get());
   registry.load();
+  std::unique_ptr<ReleaseRefresher> refresher;
+  if (store_kind->kind != StoreUrl::Kind::memory)
+    refresher = std::make_unique<ReleaseRefresher>(registry, kReleaseRefreshPeriod);
 
   const Clock& clock = SystemClock::instance();
   store::MemoryStoreOptions sopts;
   sopts.peer_timeout_ms = peer_timeout * 1000;
   sopts.max_swarms = static_cast<size_t>(v.integer("max-swarms", 1, 100000000));
-  store::MemoryStore store(sopts, clock);
-
   metrics::Registry reg;
+  auto store_ptr = make_store(store_url, sopts, clock, &reg, store_err);
+  if (!store_ptr) throw ConfigError("store", store_err);
+  store::SwarmStore& store = *store_ptr;
+
   TrackerMetrics tm(reg);
   tm.interval.set(policy.interval);
   LocalityOptions lopts;

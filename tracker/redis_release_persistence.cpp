@@ -1,0 +1,90 @@
+#include "tracker/redis_release_persistence.h"
+
+#include "common/crypto.h"
+#include "common/log.h"
+
+namespace otaswarm {
+
+RedisReleasePersistence::RedisReleasePersistence(std::unique_ptr<redis::Client> client, RedisReleaseOptions opts)
+    : client_(std::move(client)), opts_(std::move(opts)) {}
+
+bool RedisReleasePersistence::replicated(std::string& error) {
+  if (opts_.min_replicas <= 0) return true;
+  // WAIT goes to the node that holds the key: the client routes by the key we give it.
+  auto r = client_->execute_sync({"WAIT", std::to_string(opts_.min_replicas),
+                                  std::to_string(opts_.write_timeout.count() / 2)},
+                                 opts_.key, opts_.write_timeout);
+  if (!r.ok()) {
+    error = "redis WAIT failed: " + r.message;
+    return false;
+  }
+  if (r.reply.as_int(0) < opts_.min_replicas) {
+    error = "release written to the redis master but not yet to a replica; retry";
+    return false;
+  }
+  return true;
+}
+
+bool RedisReleasePersistence::save(const Release& r, std::string& error) {
+  auto res = client_->execute_sync({"HSET", opts_.key, crypto::hex(r.info_hash), r.torrent}, opts_.key,
+                                   opts_.write_timeout);
+  if (!res.ok()) {
+    error = "redis: " + res.message;
+    return false;
+  }
+  return replicated(error);
+}
+
+bool RedisReleasePersistence::remove(const store::InfoHash& h, std::string& error) {
+  auto res = client_->execute_sync({"HDEL", opts_.key, crypto::hex(h)}, opts_.key, opts_.write_timeout);
+  if (!res.ok()) {
+    error = "redis: " + res.message;
+    return false;
+  }
+  return replicated(error);
+}
+
+std::optional<std::vector<Release>> RedisReleasePersistence::try_load_all() {
+  // Releases are few (one per OTA image), so reading the whole hash is cheap and off the announce path.
+  auto res = client_->execute_sync({"HGETALL", opts_.key}, opts_.key, opts_.load_timeout);
+  if (!res.ok() || res.reply.type != redis::Reply::Type::array) {
+    log::warn("cannot load releases from redis", {{"error", res.ok() ? "unexpected reply" : res.message}});
+    return std::nullopt;
+  }
+  std::vector<Release> out;
+  const auto& e = res.reply.elements;
+  for (size_t i = 0; i + 1 < e.size(); i += 2) {
+    auto parsed = parse_torrent(e[i + 1].str);
+    if (!parsed.release || crypto::hex(parsed.release->info_hash) != e[i].str) {
+      log::error("skipping unreadable release in redis", {{"info_hash", e[i].str}, {"error", parsed.error}});
+      continue;
+    }
+    out.push_back(std::move(*parsed.release));
+  }
+  return out;
+}
+
+std::vector<Release> RedisReleasePersistence::load_all() { return try_load_all().value_or(std::vector<Release>{}); }
+
+ReleaseRefresher::ReleaseRefresher(ReleaseRegistry& registry, std::chrono::milliseconds period)
+    : registry_(registry), period_(period) {
+  thread_ = std::thread([this] {
+    std::unique_lock lk(mu_);
+    while (!cv_.wait_for(lk, period_, [this] { return stop_; })) {
+      lk.unlock();
+      registry_.refresh();
+      lk.lock();
+    }
+  });
+}
+
+ReleaseRefresher::~ReleaseRefresher() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace otaswarm
