@@ -72,7 +72,8 @@ struct Request {
   Callback cb;
   bool done = false;
   int redirects = 0;
-  std::optional<Endpoint> ask;  // ASK redirection: the next attempt goes there, after ASKING
+  std::optional<Endpoint> redirect;  // MOVED/ASK: the next attempt goes to this node
+  bool asking = false;                // ASK: prefix the next attempt with ASKING
   Errc last_err = Errc::unavailable;
   std::string last_msg = "no reply";
 };
@@ -346,7 +347,12 @@ void Client::Impl::retry_later(const RequestPtr& r, Errc err, std::string msg) {
 
 void Client::Impl::send_to(Node& n, const RequestPtr& r, bool asking) {
   Connection* c = ensure_connection(n);
-  if (!c) return retry_later(r, Errc::unavailable, "redis " + n.ep.str() + " unreachable: " + n.last_error);
+  if (!c) {
+    std::string why = "redis " + n.ep.str() + " unreachable: " + n.last_error;
+    // One node and it is down: answer now rather than at the deadline; a cluster may re-route.
+    if (!opts.cluster) return complete(r, {Errc::unavailable, std::move(why), {}});
+    return retry_later(r, Errc::unavailable, std::move(why));
+  }
   if (c->pending().size() >= opts.max_pipeline_depth)
     return complete(r, {Errc::overloaded, "redis pipeline to " + n.ep.str() + " is full", {}});
   c->send(r, asking);
@@ -355,10 +361,12 @@ void Client::Impl::send_to(Node& n, const RequestPtr& r, bool asking) {
 void Client::Impl::dispatch(const RequestPtr& r) {
   if (r->done) return;
   if (stopping) return complete(r, {Errc::shutdown, "client shut down", {}});
-  if (r->ask) {
-    Node& n = node_for(*r->ask);
-    r->ask.reset();
-    return send_to(n, r, true);
+  if (r->redirect) {
+    Node& n = node_for(*r->redirect);
+    bool asking = r->asking;
+    r->redirect.reset();
+    r->asking = false;
+    return send_to(n, r, asking);
   }
   Node* n = nullptr;
   if (!opts.cluster || r->key.empty()) {
@@ -383,9 +391,10 @@ void Client::Impl::on_reply(Node& n, Pending&& p, Reply&& reply) {
       if (++r->redirects > opts.max_redirects)
         return complete(r, {Errc::server_error, "too many redirections: " + reply.str, std::move(reply)});
       Endpoint target{red->host.empty() ? n.ep.host : red->host, red->port};
-      if (red->ask) {
-        r->ask = target;
-      } else {
+      r->redirect = target;
+      r->asking = red->ask;
+      if (!red->ask) {
+        // MOVED is permanent: route the slot there from now on and re-read the whole map soon.
         Node& t = node_for(target);
         slots[red->slot] = index_of(t);
         t.in_map = true;
