@@ -246,7 +246,8 @@ give the tracker's http:// and udp:// announce URLs). The piece length defaults 
 smallest power of two >= 16 KiB giving at most 2048 pieces, capped at 16 MiB
 (1 GiB -> 512 KiB, 2 GiB -> 1 MiB, 3 GB -> 2 MiB). Prints the info-hash (hex) on stdout.
 Progress goes to stderr when it is a terminal, or always with --progress.
-Exit status: 0 ok, 2 bad arguments or unreadable input / unwritable output (nothing written).
+Exit status: 0 ok, 2 bad arguments or unreadable input / unwritable output, 130 interrupted
+(nothing written in either case).
 )";
 
 }  // namespace
