@@ -1,0 +1,90 @@
+#include "tracker/connection_id.h"
+
+#include <gtest/gtest.h>
+
+#include "common/clock.h"
+#include "common/net.h"
+#include "tracker/udp_protocol.h"
+
+namespace otaswarm {
+namespace {
+
+constexpr int64_t kSlot = ConnectionIds::kSlotSeconds;
+// A slot boundary, so the tests know exactly when a slot ends.
+constexpr int64_t kStart = 1'700'000'000 / kSlot * kSlot;
+
+net::Address addr(const char* s) { return *net::parse_address(s); }
+
+TEST(ConnectionIds, ValidInCurrentAndPreviousSlotOnly) {
+  ManualClock clock(kStart);
+  ConnectionIds ids("secret", "", clock);
+  auto client = addr("203.0.113.5");
+  uint64_t id = ids.issue(client);
+  EXPECT_TRUE(ids.valid(id, client));
+  clock.advance_seconds(kSlot - 1);
+  EXPECT_TRUE(ids.valid(id, client));
+  clock.advance_seconds(1);  // next slot: the previous one still counts
+  EXPECT_TRUE(ids.valid(id, client));
+  clock.advance_seconds(kSlot - 1);
+  EXPECT_TRUE(ids.valid(id, client));
+  clock.advance_seconds(1);  // two slots later
+  EXPECT_FALSE(ids.valid(id, client));
+}
+
+TEST(ConnectionIds, LivesAtLeastOneMinuteWhereverIssued) {
+  ManualClock clock(kStart + kSlot - 1);  // issued in the last second of a slot
+  ConnectionIds ids("secret", "", clock);
+  auto client = addr("203.0.113.5");
+  uint64_t id = ids.issue(client);
+  clock.advance_seconds(60);
+  EXPECT_TRUE(ids.valid(id, client));
+}
+
+TEST(ConnectionIds, BoundToTheClientAddress) {
+  ManualClock clock(kStart);
+  ConnectionIds ids("secret", "", clock);
+  uint64_t id = ids.issue(addr("203.0.113.5"));
+  EXPECT_FALSE(ids.valid(id, addr("203.0.113.6")));
+  EXPECT_FALSE(ids.valid(id, addr("2001:db8::5")));
+  EXPECT_TRUE(ids.valid(id, addr("::ffff:203.0.113.5")));  // dual-stack socket view of the same client
+  uint64_t id6 = ids.issue(addr("2001:db8::5"));
+  EXPECT_TRUE(ids.valid(id6, addr("2001:db8::5")));
+  EXPECT_FALSE(ids.valid(id6, addr("2001:db8::6")));
+  EXPECT_NE(id, id6);
+}
+
+TEST(ConnectionIds, ReplicasWithTheSameKeyAgree) {
+  ManualClock clock(kStart);
+  ConnectionIds a("shared", "", clock), b("shared", "", clock), other("different", "", clock);
+  auto client = addr("198.51.100.1");
+  EXPECT_EQ(a.issue(client), b.issue(client));
+  EXPECT_TRUE(b.valid(a.issue(client), client));
+  EXPECT_FALSE(other.valid(a.issue(client), client));
+}
+
+TEST(ConnectionIds, KeyRotation) {
+  ManualClock clock(kStart);
+  ConnectionIds before("old", "", clock);
+  ConnectionIds during("new", "old", clock);
+  ConnectionIds after("new", "", clock);
+  auto client = addr("198.51.100.1");
+  uint64_t old_id = before.issue(client);
+  EXPECT_TRUE(during.valid(old_id, client));
+  EXPECT_FALSE(after.valid(old_id, client));
+  uint64_t new_id = during.issue(client);
+  EXPECT_TRUE(after.valid(new_id, client));
+  EXPECT_FALSE(before.valid(new_id, client));
+  clock.advance_seconds(2 * kSlot);
+  EXPECT_FALSE(during.valid(old_id, client));
+}
+
+TEST(ConnectionIds, GuessesFail) {
+  ManualClock clock(kStart);
+  ConnectionIds ids("secret", "", clock);
+  auto client = addr("203.0.113.5");
+  uint64_t id = ids.issue(client);
+  for (uint64_t guess : {uint64_t{0}, udp::kProtocolId, id ^ 1, id + 1, ~id}) EXPECT_FALSE(ids.valid(guess, client));
+}
+
+}  // namespace
+}  // namespace otaswarm

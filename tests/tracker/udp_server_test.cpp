@@ -1,0 +1,184 @@
+#include "tracker/udp_server.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+
+#include "common/clock.h"
+#include "common/io_pool.h"
+#include "common/memory_store.h"
+#include "common/metrics.h"
+#include "common/token.h"
+#include "tracker/udp_protocol.h"
+
+namespace otaswarm {
+namespace {
+
+constexpr uint64_t kSeed = 99;
+const std::string kKey = "udp-server-test-key-0123456789ab";
+
+uint32_t be32(const std::string& s, size_t off) {
+  auto* p = reinterpret_cast<const uint8_t*>(s.data() + off);
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
+uint64_t be64(const std::string& s, size_t off) { return (uint64_t{be32(s, off)} << 32) | be32(s, off + 4); }
+
+class UdpServerTest : public ::testing::Test {
+ protected:
+  UdpServerTest() {
+    Release r;
+    r.info_hash.fill(0x42);
+    r.name = "ota";
+    std::string err;
+    registry_.add(r, err);
+    TrackerContext ctx;
+    ctx.token_keys = token::KeyRing(kKey);
+    ctx.clock = &clock_;
+    ctx.registry = &registry_;
+    ctx.store = &store_;
+    ctx.metrics = &metrics_;
+    handler_ = std::make_unique<AnnounceHandler>(ctx);
+    server_ = std::make_unique<UdpServer>(pool_, from_, *handler_, ids_, metrics_);
+  }
+
+  // The reply, or nullopt when the datagram was dropped.
+  std::optional<std::string> process(std::string_view datagram) {
+    std::optional<std::string> out;
+    server_->process(datagram, from_, [&](std::string&& r) {
+      EXPECT_FALSE(out) << "replied twice";
+      out = std::move(r);
+    });
+    return out;
+  }
+
+  uint64_t connect() {
+    auto r = process(udp::build_connect_request(1));
+    EXPECT_TRUE(r && r->size() == 16);
+    return r ? be64(*r, 8) : 0;
+  }
+
+  udp::AnnounceRequest announce_request(uint64_t cid) {
+    udp::AnnounceRequest a;
+    a.connection_id = cid;
+    a.transaction_id = 0x77;
+    a.info_hash.fill(0x42);
+    a.peer_id.fill(1);
+    a.left = 10;
+    a.event = 2;
+    a.port = 6881;
+    a.url_data = "/announce/" + token::mint(kKey, "phone-1", clock_.unix_seconds() + 3600);
+    return a;
+  }
+
+  uint64_t dropped(const char* reason) { return metrics_.udp_dropped.with({reason}).value(); }
+
+  boost::asio::ip::udp::endpoint from_{*net::parse_address("198.51.100.7"), 40000};
+  ManualClock clock_;
+  store::MemoryStore store_{{.seed = kSeed}, clock_};
+  ReleaseRegistry registry_{nullptr};
+  metrics::Registry mreg_;
+  TrackerMetrics metrics_{mreg_};
+  ConnectionIds ids_{"udp-id-key", "", clock_};
+  IoPool pool_{1};
+  std::unique_ptr<AnnounceHandler> handler_;
+  std::unique_ptr<UdpServer> server_;
+};
+
+TEST_F(UdpServerTest, GarbageIsDroppedAndCounted) {
+  EXPECT_FALSE(process(""));
+  EXPECT_FALSE(process("hello"));
+  EXPECT_FALSE(process(std::string(15, '\xff')));
+  EXPECT_EQ(dropped("truncated"), 3u);
+
+  std::string bad_magic = udp::build_connect_request(1);
+  bad_magic[0] = 'x';
+  EXPECT_FALSE(process(bad_magic));
+  EXPECT_EQ(dropped("garbage"), 1u);
+
+  std::string unknown = udp::build_connect_request(1);
+  unknown[11] = 9;
+  EXPECT_FALSE(process(unknown));
+  EXPECT_EQ(dropped("unknown_action"), 1u);
+  EXPECT_EQ(metrics_.udp_connects.value(), 0u);
+}
+
+TEST_F(UdpServerTest, ConnectThenAnnounce) {
+  uint64_t cid = connect();
+  EXPECT_EQ(metrics_.udp_connects.value(), 1u);
+  auto r = process(udp::build_announce_request(announce_request(cid)));
+  ASSERT_TRUE(r);
+  ASSERT_GE(r->size(), 20u);
+  EXPECT_EQ(be32(*r, 0), 1u) << r->substr(8);
+  EXPECT_EQ(be32(*r, 4), 0x77u);
+  EXPECT_EQ(be32(*r, 12), 1u);  // leechers
+  EXPECT_EQ(be32(*r, 16), 0u);  // seeders
+  EXPECT_EQ(store_.peer_count(registry_.list()[0].info_hash), 1u);
+}
+
+TEST_F(UdpServerTest, WrongConnectionIdGetsAnError) {
+  connect();
+  auto r = process(udp::build_announce_request(announce_request(12345)));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(be32(*r, 0), 3u);
+  EXPECT_EQ(be32(*r, 4), 0x77u);
+  EXPECT_EQ(metrics_.rejects.with({"bad_connection_id"}).value(), 1u);
+}
+
+TEST_F(UdpServerTest, ExpiredConnectionIdGetsAnError) {
+  uint64_t cid = connect();
+  clock_.advance_seconds(3 * ConnectionIds::kSlotSeconds);
+  auto r = process(udp::build_announce_request(announce_request(cid)));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(be32(*r, 0), 3u);
+}
+
+TEST_F(UdpServerTest, AnnounceErrorsAreReplies) {
+  uint64_t cid = connect();
+  auto a = announce_request(cid);
+  a.url_data = "/announce/not-a-token";
+  auto r = process(udp::build_announce_request(a));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(be32(*r, 0), 3u);
+
+  a = announce_request(cid);
+  a.event = 9;
+  r = process(udp::build_announce_request(a));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(be32(*r, 0), 3u);
+
+  a = announce_request(cid);
+  a.port = 0;
+  r = process(udp::build_announce_request(a));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(be32(*r, 0), 3u);
+
+  a = announce_request(cid);
+  a.url_data = "/scrape/x";
+  r = process(udp::build_announce_request(a));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(be32(*r, 0), 3u);
+
+  std::string truncated = udp::build_announce_request(announce_request(cid)).substr(0, 50);
+  r = process(truncated);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(be32(*r, 0), 3u);
+}
+
+TEST_F(UdpServerTest, ScrapeAnswersInRequestOrder) {
+  uint64_t cid = connect();
+  process(udp::build_announce_request(announce_request(cid)));
+  udp::Hash20 known, unknown;
+  known.fill(0x42);
+  unknown.fill(0x01);
+  auto r = process(udp::build_scrape_request(cid, 5, {unknown, known}));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->size(), 8u + 24u);
+  EXPECT_EQ(be32(*r, 0), 2u);
+  EXPECT_EQ(be32(*r, 8 + 8), 0u);        // unknown: leechers 0
+  EXPECT_EQ(be32(*r, 8 + 12 + 8), 1u);   // known: one leecher
+}
+
+}  // namespace
+}  // namespace otaswarm
