@@ -138,6 +138,7 @@ local function pair_ok(a, b)
 end
 for rc = 0, 3 do allowed[rc] = (not reachability) or pair_ok(tonumber(reach), rc) end
 local picked = {[dev] = true}
+local cards = {}
 local tiers = {0, 0, 0, 0}
 local nout = 0
 
@@ -152,7 +153,11 @@ local function take(grp, want, outside_only)
         if allowed[rc] then
           for _, win in ipairs({w, w - 1}) do
             local k = skey(win, grp, tostring(sc), tostring(rc))
-            local n = redis.call('SCARD', k)
+            local n = cards[k]
+            if n == nil then
+              n = redis.call('SCARD', k)
+              cards[k] = n
+            end
             if n > 0 then
               sets[#sets + 1] = {k, n, win, tostring(rc)}
               total = total + n
@@ -161,32 +166,49 @@ local function take(grp, want, outside_only)
         end
       end
       if total > 0 then
-        -- Draw from each set in proportion to its size, so the union is sampled about uniformly.
-        local cands = {}
+        -- Draw from each set in proportion to its size, so the union is sampled about uniformly;
+        -- half again what is needed covers filtered and already-picked peers. Parallel arrays,
+        -- not a table per candidate: allocation is what costs in the script.
         local need = want - got
-        -- Same probe bound as the memory store: filtered and already-picked peers are skipped.
-        local budget = need * 4 + nout + 16
+        local budget = need + math.ceil(need / 2) + 4
+        local cd, cw, cr, n = {}, {}, {}, 0
         for _, s in ipairs(sets) do
           local cnt = math.min(s[2], math.ceil(budget * s[2] / total))
-          for _, d in ipairs(redis.call('SRANDMEMBER', s[1], cnt)) do cands[#cands + 1] = {d, s[3], s[4]} end
+          for _, d in ipairs(redis.call('SRANDMEMBER', s[1], cnt)) do
+            n = n + 1
+            cd[n], cw[n], cr[n] = d, s[3], s[4]
+          end
         end
-        for i = #cands, 2, -1 do
+        for i = n, 2, -1 do
           local j = math.random(i)
-          cands[i], cands[j] = cands[j], cands[i]
+          cd[i], cd[j] = cd[j], cd[i]
+          cw[i], cw[j] = cw[j], cw[i]
+          cr[i], cr[j] = cr[j], cr[i]
         end
-        local probes, maxprobes = 0, budget
+        -- Records are read with one MGET per chunk (same hash tag, same node), not one GET each.
         local scs = tostring(sc)
-        for _, c in ipairs(cands) do
-          if got >= want or probes >= maxprobes then break end
-          if not picked[c[1]] then
-            probes = probes + 1
-            local rec = redis.call('GET', pre .. 'd:' .. c[1])
-            local o = rec and parse(rec)
-            if o and o.w == c[2] and o.s == scs and o.rc == c[3] and (not outside_only or isp == '0' or o.i ~= isp) then
+        local pos, seen = 1, {}
+        while got < want and pos <= n do
+          local idx, keys = {}, {}
+          while pos <= n and #idx < (want - got) + 4 do
+            local d = cd[pos]
+            if not picked[d] and not seen[d] then
+              seen[d] = true
+              idx[#idx + 1] = pos
+              keys[#keys + 1] = pre .. 'd:' .. d
+            end
+            pos = pos + 1
+          end
+          if #keys == 0 then break end
+          local recs = redis.call('MGET', unpack(keys))
+          for i, ci in ipairs(idx) do
+            local rec = recs[i]
+            local o = got < want and rec and parse(rec)
+            if o and o.w == cw[ci] and o.s == scs and o.rc == cr[ci] and (not outside_only or isp == '0' or o.i ~= isp) then
               local lanaddr = lan ~= '' and o.l == lan and o.lf ~= '0'
               local fam = lanaddr and o.lf or o.f
               if (fam == '4' and want4) or (fam == '6' and want6) then
-                picked[c[1]] = true
+                picked[cd[ci]] = true
                 got = got + 1
                 nout = nout + 1
                 result[kcount + nout] = rec
