@@ -88,6 +88,13 @@ try {
   assert.equal(before.name, NAME);
   log('release shown', { before });
 
+  // A release named like HTML is shown as text: no element injected, no script run.
+  const hostile = await page.$eval(`article.release[data-info-hash="${process.env.HOSTILE_HASH}"]`, (card) => ({
+    text: card.querySelector('.name').textContent, imgs: card.querySelectorAll('img').length,
+    pwned: document.body.dataset.pwned || null,
+  }));
+  assert.deepEqual(hostile, { text: process.env.HOSTILE_NAME, imgs: 0, pwned: null });
+
   // More peers join: the page must show the new counts without a reload.
   for (let i = 100; i < 105; i++) await announce(i, { left: 1000, uploaded: 5000, downloaded: 20000 });
   await announce(105, { left: 0, uploaded: 90000, downloaded: 0 });

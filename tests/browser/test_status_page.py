@@ -16,6 +16,9 @@ from otaswarm_harness import Proc, bin_path, http, write_secret
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHROMIUM = "/usr/bin/chromium"
 RELEASE_NAME = "ota-2026.11-xperia-full.img"
+# A release name is whatever the .torrent says: the page must show it as text, never as HTML.
+HOSTILE_NAME = '<img src=x onerror="document.body.dataset.pwned=1">ota-evil.img'
+
 LENGTH = 129241752
 PIECE = 4 * 1024 * 1024
 
@@ -34,9 +37,9 @@ def bencode(v):
     raise TypeError(type(v))
 
 
-def make_torrent(announce):
+def make_torrent(announce, name=RELEASE_NAME):
     pieces = b"".join(hashlib.sha1(b"piece %d" % i).digest() for i in range((LENGTH + PIECE - 1) // PIECE))
-    info = {"name": RELEASE_NAME, "length": LENGTH, "piece length": PIECE, "pieces": pieces, "private": 1}
+    info = {"name": name, "length": LENGTH, "piece length": PIECE, "pieces": pieces, "private": 1}
     t = {"announce": announce, "info": info, "url-list": ["https://ota.example.com/ota-2026.11-xperia-full.img"]}
     return bencode(t), hashlib.sha1(bencode(info)).hexdigest()
 
@@ -97,6 +100,10 @@ class StatusPage(unittest.TestCase):
                            {"Content-Type": "application/x-bittorrent", "Authorization": "Bearer " + self.admin_token})
         self.assertIn(st, (200, 201), body)
         self.assertEqual(json.loads(body)["info_hash"], info_hash)
+        hostile, hostile_hash = make_torrent(announce_url, HOSTILE_NAME)
+        st, _, body = http("POST", self.tracker.url("admin", "/api/v1/releases"), hostile,
+                           {"Content-Type": "application/x-bittorrent", "Authorization": "Bearer " + self.admin_token})
+        self.assertIn(st, (200, 201), body)
         # A swarm: 2 seeders and 4 leechers that report uploads, so offload is non-zero.
         for i in range(2):
             self.announce(info_hash, i, 0, 40_000_000, 0)
@@ -109,7 +116,8 @@ class StatusPage(unittest.TestCase):
 
         shots = shot_dir()
         env = dict(os.environ, ADMIN_URL="http://" + self.tracker.addr("admin"), ANNOUNCE_URL=announce_url,
-                   INFO_HASH=info_hash, RELEASE_NAME=RELEASE_NAME, SHOT_DIR=shots)
+                   INFO_HASH=info_hash, RELEASE_NAME=RELEASE_NAME, SHOT_DIR=shots,
+                   HOSTILE_HASH=hostile_hash, HOSTILE_NAME=HOSTILE_NAME)
         r = subprocess.run(["node", os.path.join(HERE, "status_page.mjs")], cwd=HERE, env=env,
                            capture_output=True, text=True, timeout=180)
         print(r.stdout)
