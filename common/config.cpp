@@ -107,9 +107,10 @@ std::string scalar_text(const toml::node& n, const std::string& key) {
   if (auto s = n.as_string()) return s->get();
   if (auto i = n.as_integer()) return std::to_string(i->get());
   if (auto f = n.as_floating_point()) {
-    std::ostringstream os;
-    os << f->get();
-    return os.str();
+    // Shortest text that reads back as the same double (ostream's default keeps 6 digits).
+    char buf[32];
+    auto res = std::to_chars(buf, buf + sizeof buf, f->get());
+    return std::string(buf, res.ptr);
   }
   if (auto b = n.as_boolean()) return b->get() ? "true" : "false";
   throw ConfigError(key, "unsupported TOML value type");
