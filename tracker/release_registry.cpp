@@ -68,13 +68,17 @@ ParsedTorrent parse_torrent(std::string_view bytes) {
         out.error = "torrent file entry without a valid length";
         return out;
       }
+      if (static_cast<uint64_t>(fl->as_int()) > UINT64_MAX - r.length) {
+        out.error = "torrent file lengths overflow";
+        return out;
+      }
       r.length += static_cast<uint64_t>(fl->as_int());
     }
   } else {
     out.error = "torrent has neither length nor files";
     return out;
   }
-  uint64_t expected = r.length == 0 ? 0 : (r.length + r.piece_length - 1) / r.piece_length;
+  uint64_t expected = r.length == 0 ? 0 : (r.length - 1) / r.piece_length + 1;  // no overflow near 2^64
   if (expected != r.pieces) {
     out.error = "piece count does not match the length";
     return out;
