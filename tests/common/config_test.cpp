@@ -175,6 +175,13 @@ TEST_F(ConfigTest, TomlFloatsAndIntegersBecomeFlagText) {
   EXPECT_EQ(r.values.integer("threads", 1, 64), 16);
 }
 
+TEST_F(ConfigTest, TomlFloatsKeepFullPrecision) {
+  auto r = parse(schema_, {"--config", write("p.toml", "jitter = 0.1234567\n")});
+  EXPECT_DOUBLE_EQ(r.values.number("jitter", 0, 1), 0.1234567);
+  r = parse(schema_, {"--config", write("q.toml", "jitter = 0.000012345678\n")});
+  EXPECT_DOUBLE_EQ(r.values.number("jitter", 0, 1), 0.000012345678);
+}
+
 TEST_F(ConfigTest, SecretFiles) {
   EXPECT_EQ(read_secret_file("token-key-file", write("k1", "0123456789abcdef0123\n")), "0123456789abcdef0123");
   EXPECT_EQ(read_secret_file("token-key-file", write("k2", "0123456789abcdef\r\n\n")), "0123456789abcdef");

@@ -132,6 +132,18 @@ TEST(ParseTorrent, RejectsMalformed) {
   EXPECT_FALSE(parse_torrent(std::string(kMaxTorrentBytes + 1, 'd')).release);
 }
 
+TEST(ParseTorrent, RejectsFileLengthsThatOverflow) {
+  // 2 × (2^63 − 1) + 3 wraps to 1 in 64 bits: must not pass as a one-piece, one-byte torrent.
+  Dict d = info_dict(1);
+  d.erase("length");
+  d["files"] = List{Dict{{"length", Value(INT64_MAX)}, {"path", List{"a"}}},
+                    Dict{{"length", Value(INT64_MAX)}, {"path", List{"b"}}},
+                    Dict{{"length", Value(int64_t{3})}, {"path", List{"c"}}}};
+  auto p = parse_torrent(torrent(d));
+  EXPECT_FALSE(p.release);
+  EXPECT_FALSE(p.error.empty());
+}
+
 class PersistenceTest : public ::testing::Test {
  protected:
   void SetUp() override {
