@@ -14,6 +14,7 @@ from otaswarm_harness import Proc, bin_path, free_port, http, wait_until, write_
 
 RATE = 200          # announces/s: far below what either tracker can do, so no errors are expected
 DURATION = 3        # seconds of sending
+REQUEST_TIMEOUT_MS = 5000  # generous, so a busy CI machine shows latency, not timeouts
 RUN_TIMEOUT = 60    # the generator's own bound is DURATION + its request timeout; this is the backstop
 KEY = "6b" * 32
 ADMIN = "ad" * 32
@@ -102,7 +103,7 @@ class LoadAgainstOtaswarm(unittest.TestCase, ReportChecks):
 
     def load(self, url, *extra):
         rc, out, err = run_load(["--tracker", url, "--rate", str(RATE), "--duration", str(DURATION),
-                                 "--phones", "300", "--json"] + list(extra))
+                                 "--phones", "300", "--timeout-ms", str(REQUEST_TIMEOUT_MS), "--json"] + list(extra))
         self.assertEqual(rc, 0, err)
         return json.loads(out)
 
@@ -192,7 +193,8 @@ class LoadAgainstOpentracker(unittest.TestCase, ReportChecks):
     def test_udp_and_http_plain_announces(self):
         for url in ("udp://127.0.0.1:%d/announce" % self.port, "http://127.0.0.1:%d/announce" % self.port):
             rc, out, err = run_load(["--tracker", url, "--rate", str(RATE), "--duration", str(DURATION),
-                                     "--phones", "300", "--info-hash", self.info_hash, "--json"])
+                                     "--phones", "300", "--info-hash", self.info_hash,
+                                     "--timeout-ms", str(REQUEST_TIMEOUT_MS), "--json"])
             self.assertEqual(rc, 0, err)
             self.check_consistent(json.loads(out))
 
