@@ -8,6 +8,7 @@ namespace otaswarm::stun {
 
 namespace {
 constexpr size_t kAlign = 4;
+constexpr size_t kTypicalMessageSize = 128;  // one allocation for almost every reply
 constexpr uint8_t kFamilyV4 = 0x01, kFamilyV6 = 0x02;
 constexpr size_t kAddrV4Value = 8, kAddrV6Value = 20;
 constexpr size_t kFingerprintAttrSize = kAttrHeaderSize + 4;
@@ -239,7 +240,7 @@ bool check_message_integrity(const Message& m, std::string_view key) {
 }
 
 Builder::Builder(uint16_t m, Class cls, const TransactionId& tid) : tid_(tid) {
-  buf_.reserve(kMaxMessageSize / 4);
+  buf_.reserve(kTypicalMessageSize);
   wr16(buf_, message_type(m, cls));
   wr16(buf_, 0);
   wr32(buf_, kMagicCookie);

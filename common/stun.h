@@ -17,8 +17,8 @@ inline constexpr uint32_t kMagicCookie = 0x2112A442;
 inline constexpr size_t kHeaderSize = 20;
 inline constexpr size_t kTransactionIdSize = 12;
 inline constexpr size_t kAttrHeaderSize = 4;
-// Largest message accepted or built: a STUN message must fit one unfragmented datagram.
-inline constexpr size_t kMaxMessageSize = 1500;
+// Largest message the 16-bit length allows (4-aligned); RFC 5780 PADDING tests exceed the MTU on purpose.
+inline constexpr size_t kMaxMessageSize = kHeaderSize + 0xFFFC;
 inline constexpr size_t kMaxAttributes = 64;
 inline constexpr size_t kMaxSoftwareLength = 763;  // RFC 8489 §14.14: < 128 characters, ≤ 763 bytes
 inline constexpr size_t kMaxReasonLength = 763;
@@ -72,6 +72,10 @@ inline constexpr uint16_t rdv_decision = 0x4F09;    // 4 bytes: nat::Decision, r
 inline constexpr uint16_t rdv_lifetime = 0x4F0A;    // 4 bytes: seconds
 inline constexpr uint16_t rdv_nat_ticket = 0x4F0B;  // signed NAT ticket (text)
 inline constexpr uint16_t rdv_device_id = 0x4F0C;   // device id of the sender (UTF-8)
+inline constexpr uint16_t rdv_start_delay = 0x4F0D; // 4 bytes: milliseconds from receipt to the start
+inline constexpr uint16_t rdv_turn_username = 0x4F0E;
+inline constexpr uint16_t rdv_turn_password = 0x4F0F;
+inline constexpr uint16_t rdv_relayed_address = 0x4F10;  // XOR address of a TURN allocation
 inline constexpr bool comprehension_required(uint16_t type) { return type < 0x8000; }
 }  // namespace attr
 
@@ -85,7 +89,9 @@ inline constexpr int bad_request = 400;
 inline constexpr int unauthorized = 401;
 inline constexpr int forbidden = 403;
 inline constexpr int unknown_attribute = 420;
+inline constexpr int not_found = 404;     // otaswarm: the named peer is not registered
 inline constexpr int rate_limited = 429;  // otaswarm: too many requests from this device
+inline constexpr int quota_reached = 486; // RFC 8656 Allocation Quota Reached: relay budget spent
 inline constexpr int server_error = 500;
 }  // namespace error
 

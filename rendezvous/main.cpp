@@ -179,6 +179,11 @@ int run(const std::vector<std::string>& args) {
     throw config::ConfigError("admin-listen", e.what());
   }
 
+  // Signals are caught before the ready line, so a supervisor may stop us as soon as it reads it.
+  boost::asio::io_context signals_io;
+  boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
+  signals.async_wait([](boost::system::error_code, int) {});
+
   stun_server.start();
   boost::asio::steady_timer sweep(pool.at(0));
   std::function<void()> arm = [&] {
@@ -207,9 +212,6 @@ int run(const std::vector<std::string>& args) {
   print_ready_line(ready);
   log::info("rendezvous ready", {{"stun", local[0].text()}, {"threads", std::to_string(threads)}});
 
-  boost::asio::io_context signals_io;
-  boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
-  signals.async_wait([](boost::system::error_code, int) {});
   signals_io.run();
 
   log::info("shutting down");
