@@ -10,7 +10,7 @@ ALERT_LOG_LIMIT = 200  # alerts kept for failure messages
 
 
 class LtPeer:
-    def __init__(self, name, save_path, host="127.0.0.1"):
+    def __init__(self, name, save_path, host="127.0.0.1", ssrf_mitigation=True):
         self.name = name
         self.save_path = save_path
         self.session = lt.session({
@@ -23,6 +23,7 @@ class LtPeer:
             "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.tracker_notification
                           | lt.alert.category_t.status_notification | lt.alert.category_t.peer_notification,
             "user_agent": "otaswarm-test/" + name,
+            "ssrf_mitigation": ssrf_mitigation,
         })
         self.alerts = []
         self.handle = None
@@ -71,6 +72,18 @@ class LtPeer:
         return [(t["url"], [ih.get("message") or ih["last_error"]
                             for ep in t.get("endpoints", []) for ih in ep.get("info_hashes", [])[:1]])
                 for t in self.handle.trackers()]
+
+    def saw(self, alert_type):
+        self.pump()
+        return any(a.startswith(alert_type + ":") for a in self.alerts)
+
+    def scrape_counts(self):
+        """(complete, incomplete, downloaded) from the first tracker's last scrape, -1 = none yet."""
+        self.pump()
+        t = self.handle.trackers()[0]
+        eps = [ih for ep in t.get("endpoints", []) for ih in ep.get("info_hashes", [])[:1]]
+        src = eps[0] if eps else t
+        return (src["scrape_complete"], src["scrape_incomplete"], src["scrape_downloaded"])
 
     def reannounce(self):
         self.handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
