@@ -2,6 +2,7 @@
 (BEP 48 over HTTP, BEP 15 over UDP) against the real otaswarm-tracker."""
 import json
 import os
+import socket
 import tempfile
 import unittest
 
@@ -11,6 +12,7 @@ from tracker_harness import (Tracker, UdpTrackerClient, cli, compact_peers, crea
 
 PAYLOAD_SIZE = 200000
 UNKNOWN_HASH = "00" * 19 + "01"
+SILENT_SERVER_TIMEOUT_MS = 500
 CONTRACT_FIELDS = ("info_hash", "name", "length", "webseeds", "seeders", "leechers", "completed", "offload")
 
 
@@ -102,6 +104,25 @@ class AdminAndScrape(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         r = cli("release", "list", "--admin", "http://127.0.0.1:1", "--admin-token-file", self.tracker.admin_token_file)
         self.assertEqual(r.returncode, 1, "unreachable admin API")
+
+    def test_cli_reports_server_refusal_and_silence(self):
+        public = os.path.join(self.tmp.name, "public.torrent")
+        with open(public, "wb") as f:
+            f.write(torrent_bytes("public.zip", b"p" * 30000, private=False))
+        r = self.tracker.release_cli("add", public)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertRegex(r.stderr, r"POST /api/v1/releases: HTTP 4\d\d")
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
+        # A server that accepts the connection and never answers: the deadline must end it.
+        with socket.socket() as silent:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(1)
+            url = "http://127.0.0.1:%d" % silent.getsockname()[1]
+            r = cli("release", "list", "--admin", url, "--admin-token-file", self.tracker.admin_token_file,
+                    "--timeout-ms", str(SILENT_SERVER_TIMEOUT_MS))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("no reply within", r.stderr)
 
     def test_unknown_info_hash_refused_and_counted(self):
         before = metric_sum(self.tracker, "otaswarm_tracker_rejects_total", reason="unknown_info_hash")
