@@ -5,10 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cerrno>
-#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -30,7 +28,7 @@ namespace otaswarm::cli {
 namespace {
 
 constexpr int64_t kMinPieceLength = 16 * 1024;          // BEP 3 block size; smaller is not interoperable
-constexpr int64_t kMaxPieceLength = 64ll << 20;          // libtorrent refuses larger pieces
+constexpr int64_t kMaxPieceLength = 64ll << 20;          // bigger pieces make every lost peer costly
 constexpr int64_t kAutoMaxPieceLength = 16ll << 20;      // automatic choice stays below this
 constexpr int64_t kAutoTargetPieces = 2048;              // automatic choice: at most this many pieces
 constexpr int64_t kMaxPieces = 262144;                   // keeps the .torrent under libtorrent's 10 MB limit
