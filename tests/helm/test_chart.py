@@ -167,8 +167,10 @@ class DefaultValues(RenderedCommon, unittest.TestCase):
         self.assertEqual(vct["spec"]["resources"]["requests"]["storage"], "8Gi")
         cfg = H.toml_of(H.one(self.objs, "ConfigMap", "-tracker"), "tracker.toml")
         self.assertEqual(cfg["store"], "redis://rel-otaswarm-redis:6379")
+        # the rendezvous keeps its registrations in memory until rendezvous.sharedStore is on
         rcfg = H.toml_of(H.one(self.objs, "ConfigMap", "-rendezvous"), "rendezvous.toml")
-        self.assertEqual(rcfg["store"], cfg["store"])
+        self.assertEqual(rcfg["store"], "memory")
+        self.assertEqual(H.one(self.objs, "Deployment", "-rendezvous")["spec"]["replicas"], 1)
 
     def test_redis_reachable_only_from_otaswarm(self):
         np = H.one(self.objs, "NetworkPolicy", "-redis")
@@ -236,6 +238,8 @@ class ProductionExample(RenderedCommon, unittest.TestCase):
         cfg = H.toml_of(H.one(self.objs, "ConfigMap", "-tracker"), "tracker.toml")
         self.assertTrue(cfg["store"].startswith("redis-cluster://"))
         self.assertEqual(cfg["store"], self.values["redis"]["external"]["url"])
+        rcfg = H.toml_of(H.one(self.objs, "ConfigMap", "-rendezvous"), "rendezvous.toml")
+        self.assertEqual(rcfg["store"], cfg["store"])
 
     def test_trusted_proxies_and_ipv6(self):
         cfg = H.toml_of(H.one(self.objs, "ConfigMap", "-tracker"), "tracker.toml")
@@ -381,6 +385,13 @@ class Refused(unittest.TestCase):
                               "rendezvous.replicas": 1})
         cfg = H.toml_of(H.one(objs, "ConfigMap", "-tracker"), "tracker.toml")
         self.assertEqual(cfg["store"], "memory")
+
+    def test_rendezvous_replicas_need_shared_store(self):
+        self.assertRefused({"rendezvous.replicas": 2}, "rendezvous.sharedStore")
+        objs = H.render(sets={"rendezvous.replicas": 3, "rendezvous.sharedStore": True})
+        rcfg = H.toml_of(H.one(objs, "ConfigMap", "-rendezvous"), "rendezvous.toml")
+        self.assertEqual(rcfg["store"], "redis://rel-otaswarm-redis:6379")
+        self.assertEqual(H.one(objs, "Deployment", "-rendezvous")["spec"]["replicas"], 3)
 
     def test_host_network_needs_nodes(self):
         self.assertRefused({"rendezvous.publicAddresses.mode": "hostNetwork"}, "hostNetwork.nodes")

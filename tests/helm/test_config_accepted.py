@@ -54,7 +54,8 @@ def localize(cfg, tmp):
     if "data-dir" in out:
         out["data-dir"] = os.path.join(tmp, "data")
         os.makedirs(out["data-dir"], exist_ok=True)
-    out["store"] = "memory"
+    if out.get("store", "memory") != "memory":
+        out["store"] = "memory"      # no Redis here: a rendered memory store is kept as it is
     return out
 
 

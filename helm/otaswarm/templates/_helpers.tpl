@@ -187,3 +187,16 @@ ff00::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff
 - fe80::/10
 - ff00::/8
 {{- end -}}
+
+{{/* The rendezvous's store: the shared one when rendezvous.sharedStore, else memory. */}}
+{{- define "otaswarm.rendezvousStoreURL" -}}
+{{- if .Values.rendezvous.sharedStore -}}
+{{- include "otaswarm.storeURL" . -}}
+{{- else -}}
+memory
+{{- end -}}
+{{- end -}}
+
+{{- define "otaswarm.rendezvousStoreFromSecret" -}}
+{{- if .Values.rendezvous.sharedStore -}}{{- include "otaswarm.storeFromSecret" . -}}{{- end -}}
+{{- end -}}
