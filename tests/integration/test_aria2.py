@@ -16,6 +16,7 @@ PAYLOAD_SIZE = 2 * 1024 * 1024 + 999
 SEED_TIMEOUT = 30
 DOWNLOAD_TIMEOUT = 120  # aria2c exits by itself once done and seeded ~1 s
 STATS_TIMEOUT = 15
+STOP_TIMEOUT = 10  # seconds aria2c gets to exit on SIGTERM before SIGKILL
 ARIA2_FLAGS = ["--interface=127.0.0.1", "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false",
                "--enable-peer-exchange=false", "--summary-interval=0",
                # With --seed-time=0 aria2c skips event=completed (started, then stopped with
@@ -41,7 +42,7 @@ class Aria2Leecher(unittest.TestCase):
         if self.aria2 is not None and self.aria2.poll() is None:
             self.aria2.send_signal(signal.SIGTERM)
             try:
-                self.aria2.wait(10)
+                self.aria2.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self.aria2.kill()
                 self.aria2.wait()

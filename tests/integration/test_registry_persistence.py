@@ -16,6 +16,7 @@ CONCURRENT_POSTERS = 3
 CONCURRENT_RELEASES = 60  # bounded: the posters stop when these run out
 KILL_AFTER_CREATED = 15  # SIGKILL once this many POSTs have returned 201
 TORRENT = "application/x-bittorrent"
+POST_PHASE_TIMEOUT = 60  # seconds for the posters to reach KILL_AFTER_CREATED, and to notice the kill
 
 
 class RegistryPersistence(unittest.TestCase):
@@ -99,10 +100,10 @@ class RegistryPersistence(unittest.TestCase):
                    for i in range(CONCURRENT_POSTERS)]
         for t in threads:
             t.start()
-        enough.wait(60)
+        enough.wait(POST_PHASE_TIMEOUT)
         self.tracker.proc.p.send_signal(signal.SIGKILL)
         for t in threads:
-            t.join(30)
+            t.join(POST_PHASE_TIMEOUT)
         with lock:
             acknowledged = dict(created)
         self.assertGreaterEqual(len(acknowledged), KILL_AFTER_CREATED)

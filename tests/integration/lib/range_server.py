@@ -9,6 +9,7 @@ import urllib.parse
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 CHUNK = 256 * 1024  # bytes per socket write
+STOP_TIMEOUT = 10  # seconds for the serving thread to end after shutdown()
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -112,7 +113,7 @@ class RangeServer:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
-        self.thread.join(10)
+        self.thread.join(STOP_TIMEOUT)
 
     def __enter__(self):
         return self
