@@ -5,6 +5,9 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <stdexcept>
+#include <type_traits>
 
 #include "common/log.h"
 
@@ -35,14 +38,16 @@ Response json_response(const Request& req, bhttp::status status, std::string bod
 namespace {
 
 // One session per connection; every handler runs on the connection's strand, so the
-// session needs no lock.
-class Session : public std::enable_shared_from_this<Session> {
+// session needs no lock. Stream is beast::tcp_stream or ssl_stream<tcp_stream>.
+template <typename Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket&& socket, std::shared_ptr<Server> server)
-      : stream_(std::move(socket)), server_(std::move(server)) {
+  template <typename... Args>
+  Session(std::shared_ptr<Server> server, Args&&... args)
+      : stream_(std::forward<Args>(args)...), server_(std::move(server)) {
     boost::system::error_code ec;
-    info_.remote = stream_.socket().remote_endpoint(ec);
-    info_.local = stream_.socket().local_endpoint(ec);
+    info_.remote = socket().remote_endpoint(ec);
+    info_.local = socket().local_endpoint(ec);
   }
 
   ~Session() {
@@ -51,18 +56,40 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void run() {
-    asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this()));
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->start(); });
   }
 
  private:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  tcp::socket& socket() { return beast::get_lowest_layer(stream_).socket(); }
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+
+  void start() {
+    if constexpr (kTls) {
+      lowest().expires_after(server_->limits().read_timeout);
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) {
+                                  if (auto* c = self->server_->metrics().bad_requests) c->inc();
+                                  return;
+                                }
+                                self->do_read();
+                              });
+    } else {
+      do_read();
+    }
+  }
+
   void do_read() {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_->limits().header_limit));
     parser_->body_limit(server_->limits().body_limit);
     // First request: the whole request must arrive within read_timeout (slowloris).
     // Later: the idle keep-alive timeout applies until the next request completes.
-    stream_.expires_after(requests_ == 0 ? server_->limits().read_timeout : server_->limits().idle_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+    lowest().expires_after(requests_ == 0 ? server_->limits().read_timeout : server_->limits().idle_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = this->shared_from_this()](beast::error_code ec, std::size_t n) { self->on_read(ec, n); });
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -90,25 +117,27 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     ++requests_;
     Request req = parser_->release();
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     auto exec = stream_.get_executor();
     Done done = [self, exec](Response&& res) {
       auto shared = std::make_shared<Response>(std::move(res));
       asio::dispatch(exec, [self, shared]() mutable { self->send(std::move(*shared)); });
     };
-    stream_.expires_never();  // the handler's own deadline applies while it works
+    lowest().expires_never();  // the handler's own deadline applies while it works
     server_->handler()(std::move(req), info_, std::move(done));
   }
 
   void send(Response&& res) {
     if (server_->stopping() || requests_ >= server_->limits().max_requests_per_connection) res.keep_alive(false);
     res_ = std::make_shared<Response>(std::move(res));
-    stream_.expires_after(server_->limits().write_timeout);
-    bhttp::async_write(stream_, *res_, beast::bind_front_handler(&Session::on_write, shared_from_this(),
-                                                                 res_->keep_alive()));
+    lowest().expires_after(server_->limits().write_timeout);
+    bool keep = res_->keep_alive();
+    bhttp::async_write(stream_, *res_, [self = this->shared_from_this(), keep](beast::error_code ec, std::size_t) {
+      self->on_write(keep, ec);
+    });
   }
 
-  void on_write(bool keep_alive, beast::error_code ec, std::size_t) {
+  void on_write(bool keep_alive, beast::error_code ec) {
     res_.reset();
     if (ec) return;
     if (!keep_alive) return do_close();
@@ -116,11 +145,16 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void do_close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if constexpr (kTls) {
+      lowest().expires_after(server_->limits().write_timeout);
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {});
+    } else {
+      beast::error_code ec;
+      socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_{8192};
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::shared_ptr<Response> res_;
@@ -131,9 +165,23 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
-Server::Server(IoPool& pool, tcp::endpoint bind, Limits limits, Handler handler, ServerMetrics m)
+Server::Server(IoPool& pool, tcp::endpoint bind, Limits limits, Handler handler, ServerMetrics m,
+               std::shared_ptr<asio::ssl::context> tls)
     : pool_(pool), acceptor_(asio::make_strand(pool.at(0))), bind_(bind), limits_(limits),
-      handler_(std::move(handler)), m_(m) {}
+      handler_(std::move(handler)), m_(m), tls_(std::move(tls)) {}
+
+std::shared_ptr<asio::ssl::context> make_tls_context(const std::string& cert_file, const std::string& key_file) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                   asio::ssl::context::single_dh_use);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain_file(cert_file, ec);
+  if (ec) throw std::runtime_error("cannot load certificate chain \"" + cert_file + "\": " + ec.message());
+  ctx->use_private_key_file(key_file, asio::ssl::context::pem, ec);
+  if (ec) throw std::runtime_error("cannot load private key \"" + key_file + "\": " + ec.message());
+  return ctx;
+}
 
 void Server::start() {
   acceptor_.open(bind_.protocol());
@@ -183,7 +231,10 @@ void Server::do_accept() {
       if (!rec && self->admit(remote.address())) {
         if (auto* c = self->m_.connections_accepted) c->inc();
         if (auto* g = self->m_.open_connections) g->add(1);
-        std::make_shared<Session>(std::move(socket), self)->run();
+        if (self->tls_)
+          std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(self, std::move(socket), *self->tls_)->run();
+        else
+          std::make_shared<Session<beast::tcp_stream>>(self, std::move(socket))->run();
       } else {
         if (auto* c = self->m_.connections_rejected) c->inc();
         socket.close(rec);

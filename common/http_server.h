@@ -2,6 +2,7 @@
 // Beast HTTP/1.1 server: sockets only move bytes; a Handler turns a request into a
 // response (possibly asynchronously). Named limits guard against slow and oversized clients.
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/http.hpp>
 #include <atomic>
 #include <chrono>
@@ -55,8 +56,9 @@ struct ServerMetrics {
 
 class Server : public std::enable_shared_from_this<Server> {
  public:
+  // With `tls`, every connection is TLS (Beast ssl_stream over OpenSSL).
   Server(IoPool& pool, boost::asio::ip::tcp::endpoint bind, Limits limits, Handler handler,
-         ServerMetrics m = {});
+         ServerMetrics m = {}, std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
   // Binds and listens; throws boost::system::system_error on failure.
   void start();
   void stop();  // stop accepting; open connections finish their current request and close
@@ -69,6 +71,7 @@ class Server : public std::enable_shared_from_this<Server> {
   const Limits& limits() const { return limits_; }
   const Handler& handler() const { return handler_; }
   ServerMetrics& metrics() { return m_; }
+  bool tls() const { return tls_ != nullptr; }
 
  private:
   void do_accept();
@@ -79,10 +82,14 @@ class Server : public std::enable_shared_from_this<Server> {
   Limits limits_;
   Handler handler_;
   ServerMetrics m_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;
   std::atomic<bool> stopping_{false};
   std::mutex conn_mu_;
   size_t total_ = 0;
   std::unordered_map<std::string, size_t> per_addr_;
 };
+
+// Server-side TLS context from PEM files (TLS 1.2+); throws std::runtime_error naming the file.
+std::shared_ptr<boost::asio::ssl::context> make_tls_context(const std::string& cert_file, const std::string& key_file);
 
 }  // namespace otaswarm::http

@@ -33,6 +33,10 @@ using config::Kind;
 config::Schema tracker_schema() {
   config::Schema s("otaswarm-tracker", "Private HTTP + UDP BitTorrent tracker for OTA releases.");
   s.add("http-listen", Kind::list, "HTTP announce/scrape address ip:port (repeatable; port 0 = any)", {"0.0.0.0:6969"})
+      .add("https-listen", Kind::list, "HTTPS announce/scrape address (native TLS, needs tls-cert-file; repeatable)")
+      .add("tls-cert-file", Kind::string, "PEM certificate chain for https-listen and admin-tls")
+      .add("tls-key-file", Kind::string, "PEM private key for https-listen and admin-tls")
+      .add("admin-tls", Kind::boolean, "serve the admin listener over TLS", {"false"})
       .add("udp-listen", Kind::list, "UDP (BEP 15) address ip:port (repeatable, IPv4 and IPv6)", {"0.0.0.0:6969"})
       .add("admin-listen", Kind::string, "admin API, /metrics, status page (keep it private)", {"127.0.0.1:6970"})
       .add("token-key-file", Kind::string, "HMAC key shared with the update backend (device tokens)")
@@ -200,8 +204,20 @@ int run_tracker(const config::Values& v) {
   int64_t peer_timeout = v.integer("peer-timeout", 0, 7 * 86400);
   if (peer_timeout == 0) peer_timeout = 2 * policy.interval * (1 + policy.interval_jitter) + 300;
 
-  std::vector<net::HostPort> http_addrs, udp_addrs;
+  std::vector<net::HostPort> http_addrs, https_addrs, udp_addrs;
   for (const auto& a : v.list("http-listen")) http_addrs.push_back(listen_address("http-listen", a));
+  for (const auto& a : v.list("https-listen")) https_addrs.push_back(listen_address("https-listen", a));
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  bool admin_tls = v.boolean("admin-tls");
+  if (!https_addrs.empty() || admin_tls) {
+    if (!v.has("tls-cert-file") || !v.has("tls-key-file"))
+      throw ConfigError("tls-cert-file", "https-listen / admin-tls need tls-cert-file and tls-key-file");
+    try {
+      tls = http::make_tls_context(v.str("tls-cert-file"), v.str("tls-key-file"));
+    } catch (const std::exception& e) {
+      throw ConfigError("tls-cert-file", e.what());
+    }
+  }
   for (const auto& a : v.list("udp-listen")) udp_addrs.push_back(listen_address("udp-listen", a));
   auto admin_addr = listen_address("admin-listen", v.str("admin-listen"));
 
@@ -303,7 +319,7 @@ int run_tracker(const config::Values& v) {
 
   std::vector<std::shared_ptr<http::Server>> http_servers;
   std::vector<std::unique_ptr<UdpServer>> udp_servers;
-  std::vector<std::string> http_bound, udp_bound;
+  std::vector<std::string> http_bound, https_bound, udp_bound;
   auto tracker_handler = make_tracker_http_handler(handler);
   auto bind_error = [](const std::string& key, const net::HostPort& hp, const std::exception& e) {
     return ConfigError(key, "cannot listen on " + net::format(hp.address, hp.port) + ": " + e.what());
@@ -317,6 +333,17 @@ int run_tracker(const config::Values& v) {
       throw bind_error("http-listen", hp, e);
     }
     http_bound.push_back(net::format(srv->local_endpoint()));
+    http_servers.push_back(srv);
+  }
+  for (const auto& hp : https_addrs) {
+    auto srv = std::make_shared<http::Server>(pool, boost::asio::ip::tcp::endpoint(hp.address, hp.port), http_limits,
+                                              tracker_handler, sm, tls);
+    try {
+      srv->start();
+    } catch (const std::exception& e) {
+      throw bind_error("https-listen", hp, e);
+    }
+    https_bound.push_back(net::format(srv->local_endpoint()));
     http_servers.push_back(srv);
   }
   for (const auto& hp : udp_addrs) {
@@ -347,7 +374,8 @@ int run_tracker(const config::Values& v) {
   }
   routes.other = [&admin](const http::Request& req, http::Response& res) { return admin.handle_public(req, res); };
   auto admin_srv = std::make_shared<http::Server>(pool, boost::asio::ip::tcp::endpoint(admin_addr.address, admin_addr.port),
-                                                  admin_limits, make_admin_handler(std::move(routes)));
+                                                  admin_limits, make_admin_handler(std::move(routes)), http::ServerMetrics{},
+                                                  admin_tls ? tls : nullptr);
   try {
     admin_srv->start();
   } catch (const std::exception& e) {
@@ -375,6 +403,7 @@ int run_tracker(const config::Values& v) {
   boost::json::object ready;
   ready["ready"] = true;
   ready["http"] = listeners_json(http_bound);
+  if (!https_bound.empty()) ready["https"] = listeners_json(https_bound);
   ready["udp"] = listeners_json(udp_bound);
   ready["admin"] = net::format(admin_srv->local_endpoint());
   print_ready_line(ready);
