@@ -16,6 +16,8 @@ constexpr size_t kCountRefreshBatch = 256;
 constexpr size_t kMaxCachedSwarms = 1'000'000;
 // After a failure, readiness stays down this long even if the connection is back (flapping guard).
 constexpr auto kDegradedHold = std::chrono::seconds(2);
+// Under overload the store can flip between degraded and recovered per request: log sparsely.
+constexpr auto kTransitionLogGap = std::chrono::seconds(10);
 constexpr size_t kBlobBytes = 20 + 17 + 2 + 1 + 17 + 2;
 constexpr size_t kHeaderFields = 11;
 
@@ -418,16 +420,32 @@ bool RedisStore::healthy(std::string& why) const {
 
 void RedisStore::fail(const char* op, const std::string& why) {
   bool was = degraded_.exchange(true);
+  auto now = std::chrono::steady_clock::now();
+  bool say = false;
   {
     std::lock_guard lk(mu_);
     last_error_ = why;
-    last_failure_ = std::chrono::steady_clock::now();
+    last_failure_ = now;
+    if (!was && now - last_log_ >= kTransitionLogGap) {
+      last_log_ = now;
+      say = true;
+    }
   }
-  if (!was) log::warn("redis store degraded", {{"op", op}, {"error", why}});
+  if (say) log::warn("redis store degraded", {{"op", op}, {"error", why}});
 }
 
 void RedisStore::succeed() {
-  if (degraded_.exchange(false)) log::info("redis store recovered");
+  if (!degraded_.exchange(false)) return;
+  auto now = std::chrono::steady_clock::now();
+  bool say = false;
+  {
+    std::lock_guard lk(mu_);
+    if (now - last_log_ >= kTransitionLogGap) {
+      last_log_ = now;
+      say = true;
+    }
+  }
+  if (say) log::info("redis store recovered");
 }
 
 void RedisStore::remember(const InfoHash& h, const SwarmCounts& c) {

@@ -69,6 +69,7 @@ class RedisStore final : public SwarmStore {
   mutable std::mutex mu_;
   std::string last_error_;
   std::chrono::steady_clock::time_point last_failure_{};
+  std::chrono::steady_clock::time_point last_log_{};
   std::unordered_map<InfoHash, SwarmCounts, InfoHashHasher> counts_;
   size_t refresh_cursor_ = 0;
   struct Metrics;

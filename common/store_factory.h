@@ -19,9 +19,10 @@ struct StoreUrl {
   enum class Kind { memory, redis, redis_cluster };
   Kind kind = Kind::memory;
   std::vector<redis::Endpoint> nodes;
+  std::string username, password;  // from redis://[user][:password@]host:port (percent-decoded)
 };
 
-// nullopt + error on anything but the three forms above.
+// nullopt + error on anything but the three forms above (credentials allowed before the hosts).
 std::optional<StoreUrl> parse_store_url(const std::string& url, std::string& error);
 
 // A Redis client for the URL (also for the release registry); nullptr for the memory store.

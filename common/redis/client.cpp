@@ -91,8 +91,9 @@ void complete(const RequestPtr& r, Result&& res) {
 }
 
 struct Pending {
-  RequestPtr req;  // null: the reply to an ASKING prefix, discarded
+  RequestPtr req;  // null: the reply to an ASKING or AUTH prefix, not passed on
   SteadyClock::time_point sent;
+  bool auth = false;  // an error reply to AUTH closes the connection
 };
 
 }  // namespace
@@ -221,6 +222,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     boost::system::error_code ignored;
     sock_.set_option(tcp::no_delay(true), ignored);
     state_ = State::connected;
+    if (!owner_.opts.password.empty()) {
+      // AUTH goes ahead of anything queued while connecting.
+      std::vector<std::string> auth = {"AUTH"};
+      if (!owner_.opts.username.empty()) auth.push_back(owner_.opts.username);
+      auth.push_back(owner_.opts.password);
+      out_.insert(0, encode_command(auth));
+      pending_.push_front({nullptr, SteadyClock::now(), true});
+      owner_.in_flight++;
+    }
     owner_.on_connected(node_);
     read();
     flush();
@@ -257,6 +267,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         Pending p = std::move(self->pending_.front());
         self->pending_.pop_front();
         self->owner_.in_flight--;
+        if (p.auth && reply.is_error()) return self->fail(Errc::unavailable, "redis AUTH refused: " + reply.str);
         self->owner_.on_reply(self->node_, std::move(p), std::move(reply));
         if (self->state_ != State::connected) return;
       }

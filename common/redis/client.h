@@ -44,6 +44,8 @@ using Callback = std::function<void(Result&&)>;
 struct ClientOptions {
   std::vector<Endpoint> seeds;
   bool cluster = false;
+  std::string username;  // AUTH [username] password on every connection when password is set
+  std::string password;
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds reconnect_backoff_min{50};
   std::chrono::milliseconds reconnect_backoff_max{2000};

@@ -112,6 +112,19 @@ TEST(RedisClient, DownNodeFailsFastThenReconnectsByItself) {
   EXPECT_GT(c->stats().reconnects, 0u);
 }
 
+TEST(RedisClient, AuthenticatesWithThePasswordFromTheUrl) {
+  RedisServer server;
+  ASSERT_EQ(server.command({"CONFIG", "SET", "requirepass", "s3cret"}), "OK");
+  auto good = connect("redis://:s3cret@" + server.address());
+  ASSERT_TRUE(wait_up(*good));
+  EXPECT_TRUE(good->execute_sync({"SET", "k", "v"}, "k", kTimeout).ok());
+  auto bad = connect("redis://:wrong@" + server.address());
+  auto r = bad->execute_sync({"GET", "k"}, "k", 500ms);
+  EXPECT_FALSE(r.ok());
+  std::string why;
+  EXPECT_FALSE(bad->up(why));
+}
+
 TEST(RedisClient, UnreachableAddressNeverHangs) {
   uint16_t port;
   {
