@@ -198,7 +198,10 @@ class RendezvousTest(unittest.TestCase):
                 self.assertEqual(d[1], rdvlib.SUCCESS)
                 self.assertEqual(rdvlib.decode_xor(d[3][rdvlib.A_XOR_MAPPED], d[2]), c.getsockname())
             c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # not STUN: the server closes the connection
-            self.assertEqual(c.recv(100), b"")
+            try:
+                self.assertEqual(c.recv(100), b"")
+            except ConnectionResetError:
+                pass  # closed with our unread bytes pending: an RST instead of a FIN
 
     def test_register_and_ticket(self):
         dev = rdvlib.Device("127.0.0.1", 0, self.stun, mint("phone-int-1"), b"h" * 20, "phone-int-1")

@@ -92,6 +92,10 @@ class Lab:
             self.exec(router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
             rule = ["iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", "MASQUERADE"]
             self.exec(router, *(rule + (["--random-fully"] if random_fully else [])))
+            # Like a home router's firewall: unsolicited inbound on the WAN is dropped before its
+            # conntrack entry is confirmed, so a peer's early punch packet cannot claim the tuple
+            # this router needs for its own outbound mapping (Linux would remap the port).
+            self.exec(router, "iptables", "-A", "INPUT", "-i", "wan", "-m", "conntrack", "--ctstate", "NEW", "-j", "DROP")
             self.phones[name] = (phone, lan_net + "2", wan_ip)
         self.public_phone = self.ns("ppub")
         self.veth(self.public_phone, "eth0", self.pub, "uppub")
