@@ -119,6 +119,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
         w_.stats_.peers_received += r.peers;
         w_.record_answer(phase_, sent_ns_, now);
       } else {
+        if (r.kind == HttpReplyKind::tracker_failure) w_.stats_.note_failure(r.failure_reason);
         w_.record_error(phase_, r.kind == HttpReplyKind::tracker_failure ? ErrorKind::tracker_failure
                                                                          : ErrorKind::bad_reply, now);
       }

@@ -94,6 +94,9 @@ json::object make_report(const ReportContext& ctx, const LoadResult& r) {
   rep["icmp_errors"] = r.stats.icmp_errors;
   rep["http_retries"] = r.stats.retries;
   rep["generator"] = json::object{{"max_lag_ms", ms(r.stats.max_lag_ns)}, {"late_requests", r.stats.late_requests}};
+  json::object reasons;
+  for (const auto& [reason, n] : r.stats.failure_reasons) reasons[reason] = n;
+  rep["failure_reasons"] = std::move(reasons);
   rep["elapsed_s"] = r.elapsed_s;
   json::array timeline;
   for (size_t s = 0; s < r.stats.timeline.size(); ++s) {
@@ -138,6 +141,8 @@ std::string text_summary(const json::object& rep) {
       if (num(v) > 0) parts += " " + std::string(k) + "=" + std::to_string(static_cast<long long>(num(v)));
     if (!parts.empty()) os << "  " << key << ":" << parts << "\n";
   }
+  for (const auto& [reason, n] : rep.at("failure_reasons").as_object())
+    os << "  tracker said \"" << std::string_view(reason) << "\" " << static_cast<long long>(num(n)) << " time(s)\n";
   const auto& gen = rep.at("generator").as_object();
   std::snprintf(line, sizeof line, "  generator: max lag %.1f ms, %lld requests sent >10 ms late\n",
                 num(gen.at("max_lag_ms")), static_cast<long long>(num(gen.at("late_requests"))));

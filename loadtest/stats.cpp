@@ -66,6 +66,14 @@ SecondStats& RunStats::second(int64_t ns) {
   return timeline[s];
 }
 
+void RunStats::note_failure(std::string_view reason) {
+  std::string key(reason.substr(0, kMaxFailureReasonLength));
+  auto it = failure_reasons.find(key);
+  if (it != failure_reasons.end()) ++it->second;
+  else if (failure_reasons.size() < kMaxFailureReasons) failure_reasons.emplace(std::move(key), 1);
+  else ++failure_reasons["(other)"];
+}
+
 void RunStats::merge(const RunStats& o) {
   for (unsigned i = 0; i < kPhases; ++i) phases[i].merge(o.phases[i]);
   for (unsigned i = 0; i < kEvents; ++i) events[i] += o.events[i];
@@ -81,6 +89,12 @@ void RunStats::merge(const RunStats& o) {
   late_requests += o.late_requests;
   if (timeline.size() < o.timeline.size()) timeline.resize(o.timeline.size());
   for (size_t i = 0; i < o.timeline.size(); ++i) timeline[i].merge(o.timeline[i]);
+  for (const auto& [reason, n] : o.failure_reasons) {
+    auto it = failure_reasons.find(reason);
+    if (it != failure_reasons.end()) it->second += n;
+    else if (failure_reasons.size() < kMaxFailureReasons) failure_reasons.emplace(reason, n);
+    else failure_reasons["(other)"] += n;
+  }
 }
 
 }  // namespace otaswarm::loadtest

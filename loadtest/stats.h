@@ -4,6 +4,9 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "loadtest/histogram.h"
@@ -39,6 +42,10 @@ struct SecondStats {
   void merge(const SecondStats& o);
 };
 
+// Distinct failure messages kept verbatim; a misbehaving tracker cannot grow the map.
+inline constexpr size_t kMaxFailureReasons = 8;
+inline constexpr size_t kMaxFailureReasonLength = 160;
+
 struct RunStats {
   std::array<PhaseStats, kPhases> phases;
   std::array<uint64_t, kEvents> events{};
@@ -46,6 +53,10 @@ struct RunStats {
   uint64_t late_replies = 0, stray_datagrams = 0, icmp_errors = 0, peers_received = 0, retries = 0;
   uint64_t max_lag_ns = 0, late_requests = 0;
   std::vector<SecondStats> timeline;
+  std::map<std::string, uint64_t> failure_reasons;  // the tracker's own words, a few distinct ones
+
+  // Counts a tracker failure message; new messages beyond kMaxFailureReasons go to "(other)".
+  void note_failure(std::string_view reason);
 
   PhaseStats total() const;
   // Per-second bucket of a time in ns since the start; grows the timeline as needed.

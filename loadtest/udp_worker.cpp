@@ -105,6 +105,7 @@ void UdpWorker::on_datagram(size_t index, std::span<const uint8_t> data, int64_t
       ++stats_.connect_failures;
       ErrorKind kind = err == bep15::ReplyError::ok && reply.action == bep15::error ? ErrorKind::tracker_failure
                                                                                    : ErrorKind::bad_reply;
+      if (kind == ErrorKind::tracker_failure) stats_.note_failure("connect: " + reply.message);
       for (uint32_t txid : waiting) fail(txid, kind, now);
     }
     return;
@@ -116,6 +117,7 @@ void UdpWorker::on_datagram(size_t index, std::span<const uint8_t> data, int64_t
   } else if (err == bep15::ReplyError::ok && reply.action == bep15::error) {
     // A refused connection ID (e.g. the tracker rotated its key): connect again next time.
     if (reply.message.find("connection") != std::string::npos) s.connection_valid_until = 0;
+    stats_.note_failure(reply.message);
     fail(reply.transaction_id, ErrorKind::tracker_failure, now);
   } else {
     fail(reply.transaction_id, ErrorKind::bad_reply, now);

@@ -146,6 +146,8 @@ class LoadAgainstOtaswarm(unittest.TestCase, ReportChecks):
         self.assertEqual(rep["answered"], 0)
         self.assertEqual(rep["timeouts"], 0)
         self.assertEqual(rep["errors_by_kind"]["tracker_failure"], rep["sent"])
+        self.assertEqual(sum(rep["failure_reasons"].values()), rep["sent"])
+        self.assertTrue(all("token" in reason for reason in rep["failure_reasons"]), rep["failure_reasons"])
 
 
 @unittest.skipUnless(shutil.which("opentracker") and os.geteuid() == 0,

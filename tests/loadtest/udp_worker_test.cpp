@@ -132,6 +132,7 @@ TEST(UdpWorker, EveryRequestEndsExactlyOnce) {
   EXPECT_EQ(total.answered + total.errors_total() + total.timeouts, total.sent);
   EXPECT_EQ(total.latency.count(), total.answered);
   EXPECT_EQ(r.stats.peers_received, 40u);
+  EXPECT_EQ(r.stats.failure_reasons, (std::map<std::string, uint64_t>{{"not registered", 40}}));
   EXPECT_EQ(r.stats.connects_sent, r.stats.connects_answered);
   EXPECT_EQ(tracker.connects.load(), r.stats.connects_sent);
   EXPECT_EQ(tracker.announces.load(), 160u);
