@@ -269,6 +269,24 @@ def table(rows, proto):
     return "\n".join(out)
 
 
+def per_core(rows, proto, name):
+    # Pooled over the rungs the server fully answered: total answered / total server CPU seconds.
+    ok = [r for r in rows if r["proto"] == proto and r["server"] == name and r["answered_share"] >= FULLY_ANSWERED]
+    cpu = sum(r["server_cpu_s"] for r in ok)
+    return sum(r["answered"] for r in ok) / cpu if cpu > 0 else 0
+
+
+def verdict(rows, proto, names):
+    if "opentracker" not in names or "otaswarm-1t" not in names:
+        return ""
+    ours, ot = per_core(rows, proto, "otaswarm-1t"), per_core(rows, proto, "opentracker")
+    if not ours or not ot:
+        return ""
+    return ("Per core (pooled over the fully answered rungs): otaswarm-tracker --threads 1 answers %.0f %s announces "
+            "per CPU-second, opentracker %.0f: **%.0f%%** of opentracker's figure (issue 2's target: ≥ 100%%)."
+            % (ours, proto.upper(), ot, 100 * ours / ot))
+
+
 def summary(rows, proto, names):
     out = ["| server | highest rung fully answered (≥ %d%%) | answered/s there | p99 ms there | announces per server CPU-s there |" % (FULLY_ANSWERED * 100),
            "|---|---:|---:|---:|---:|"]
@@ -338,8 +356,8 @@ def main():
         % (facts["nproc"], facts["cpu"], facts["kernel"], *facts["load_before"], facts["opentracker"], GEN_THREADS,
            ANNOUNCES_PER_PHONE, MIN_PHONES, ANNOUNCES_PER_PHONE, SOCKETS, SOURCE_CIDR, DURATION, RAMP),
         "",
-        "### UDP (BEP 15), summary", "", summary(rows, "udp", names), "",
-        "### HTTP (keep-alive), summary", "", summary(rows, "http", names), "",
+        "### UDP (BEP 15), summary", "", summary(rows, "udp", names), "", verdict(rows, "udp", names), "",
+        "### HTTP (keep-alive), summary", "", summary(rows, "http", names), "", verdict(rows, "http", names), "",
         "![UDP ladder](img/bench-tracker-udp.png)", "", "![HTTP ladder](img/bench-tracker-http.png)", "",
         "### UDP ladder", "", table(rows, "udp"), "",
         "### HTTP ladder", "", table(rows, "http"),
