@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -71,12 +73,15 @@ json::object make_report(const ReportContext& ctx, const LoadResult& r) {
   rep["numwant"] = o.numwant;
   rep["max_requests"] = o.max_requests;
 
+  // With --max-requests the schedule may end before --duration: rates are over the real window.
+  const double end_s = sched.end_s();
   PhaseStats total = r.stats.total();
-  put_counts(rep, total, sched.duration_s());
+  put_counts(rep, total, end_s);
+  rep["throughput"] = end_s > 0 ? static_cast<double>(total.answered) / end_s : 0.0;
   json::object phases;
   for (unsigned i = 0; i < kPhases; ++i) {
     auto phase = static_cast<Phase>(i);
-    double window = phase == Phase::ramp ? sched.ramp_s() : sched.duration_s() - sched.ramp_s();
+    double window = phase == Phase::ramp ? std::min(sched.ramp_s(), end_s) : std::max(0.0, end_s - sched.ramp_s());
     json::object p;
     put_counts(p, r.stats.phases[i], window);
     phases[to_string(phase)] = std::move(p);

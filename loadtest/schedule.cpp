@@ -32,6 +32,12 @@ double Schedule::time_of(uint64_t index) const {
   return ramp_s_ + (n - ramp_count) / rate_;
 }
 
+double Schedule::end_s() const {
+  auto natural = static_cast<uint64_t>(std::floor(cumulative(duration_s_) + 1e-9));
+  if (total_ >= natural) return duration_s_;
+  return total_ == 0 ? 0.0 : time_of(total_ - 1);
+}
+
 uint64_t Schedule::share(uint64_t due, unsigned worker, unsigned workers) {
   return due > worker ? (due - worker - 1) / workers + 1 : 0;
 }

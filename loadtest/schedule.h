@@ -20,6 +20,8 @@ class Schedule {
   double time_of(uint64_t index) const;
   Phase phase_at(double t) const { return t < ramp_s_ ? Phase::ramp : Phase::steady; }
   uint64_t total() const { return total_; }
+  // When sending ends: --duration, or earlier when --max-requests cut the schedule short.
+  double end_s() const;
   double rate() const { return rate_; }
   double ramp_s() const { return ramp_s_; }
   double duration_s() const { return duration_s_; }

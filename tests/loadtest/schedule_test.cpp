@@ -38,6 +38,8 @@ TEST(Schedule, MaxRequestsBoundsTheRun) {
   Schedule s(1000, 0, 10, 1234);
   EXPECT_EQ(s.total(), 1234u);
   EXPECT_EQ(s.due(100), 1234u);
+  EXPECT_NEAR(s.end_s(), 1.234, 1e-9);  // rates are reported over this window, not 10 s
+  EXPECT_EQ(Schedule(1000, 0, 10, 1'000'000).end_s(), 10.0);
 }
 
 TEST(Schedule, SharesCoverEveryRequestOnce) {

@@ -64,6 +64,7 @@ class ReportChecks:
             self.assertLessEqual(lat["p90"], lat["p99"])
             self.assertLessEqual(lat["p99"], lat["p99_9"])
             self.assertLessEqual(lat["p99_9"], lat["max"])
+        self.assertAlmostEqual(rep["throughput"], rep["answered"] / DURATION, places=6)
         self.assertEqual(sum(t["offered"] for t in rep["timeline"]), rep["offered"])
         self.assertEqual(sum(t["answered"] for t in rep["timeline"]), rep["answered"])
         # Open loop at a fixed schedule: the count offered is exact whatever the tracker does.
