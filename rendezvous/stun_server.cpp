@@ -34,7 +34,14 @@ struct StunServer::Worker {
   std::array<std::array<char, kRecvBuffer>, kSocketCount> bufs{};
   std::array<udp::endpoint, kSocketCount> senders;
   StunHandler handler;
-  Worker(asio::io_context& io, const HandlerConfig& cfg, Shared sh) : io(io), handler(cfg, sh) {}
+  // Resolved once: the label lookup takes the family's lock, the increment does not.
+  std::array<metrics::Counter*, 4> udp_results{}, tcp_results{};
+  Worker(asio::io_context& io, const HandlerConfig& cfg, Shared sh) : io(io), handler(cfg, sh) {
+    for (auto o : {Outcome::ok, Outcome::error, Outcome::dropped, Outcome::rate_limited}) {
+      udp_results[static_cast<size_t>(o)] = &sh.metrics.stun_requests.with({"udp", to_string(o)});
+      tcp_results[static_cast<size_t>(o)] = &sh.metrics.stun_requests.with({"tcp", to_string(o)});
+    }
+  }
 };
 
 struct StunServer::TcpState {
@@ -151,7 +158,7 @@ void do_receive(StunServer::Worker& w, int i, Metrics& m) {
       } else {
         Inbound in{std::string_view(w.bufs[i].data(), n), from_udp(w.senders[i]), i, Transport::udp};
         Result r = w.handler.process(in);
-        m.stun_requests.with({"udp", to_string(r.outcome)}).inc();
+        w.udp_results[static_cast<size_t>(r.outcome)]->inc();
         if (!r.drop_reason.empty()) m.stun_dropped.with({r.drop_reason}).inc();
         for (auto& rep : r.replies) {
           auto& out = w.socks[rep.from_index];
@@ -201,7 +208,7 @@ asio::awaitable<void> tcp_session(tcp::socket sock, StunServer::Worker& w, Metri
     Inbound in{std::string_view(buf.data(), *total), Endpoint{net::unmap(remote.address()), remote.port()},
                local_index, Transport::tcp};
     Result r = w.handler.process(in);
-    m.stun_requests.with({"tcp", to_string(r.outcome)}).inc();
+    w.tcp_results[static_cast<size_t>(r.outcome)]->inc();
     if (!r.drop_reason.empty()) m.stun_dropped.with({r.drop_reason}).inc();
     for (auto& rep : r.replies) {
       co_await asio::async_write(sock, asio::buffer(rep.bytes), asio::redirect_error(asio::use_awaitable, ec));
