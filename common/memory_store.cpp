@@ -311,8 +311,23 @@ Status MemoryStore::announce_sync(const AnnounceOp& op, AnnounceResult& out) {
   uint32_t idx = UINT32_MAX;
   if (found != sw.by_device.end()) idx = found->second;
 
+  // Byte counters and completion are accounted on every event, stopped included: a phone's
+  // last upload before it leaves counts, and clients that never send `completed` (a leecher
+  // that comes back with left=0) still complete once.
+  auto account = [&](const Slot* prev) {
+    uint64_t prev_up = prev ? prev->d.uploaded : 0, prev_down = prev ? prev->d.downloaded : 0;
+    bool new_session = op.event == Event::started;
+    sw.uploaded += (new_session || p.uploaded < prev_up) ? p.uploaded : p.uploaded - prev_up;
+    sw.downloaded += (new_session || p.downloaded < prev_down) ? p.downloaded : p.downloaded - prev_down;
+    bool was_seeder = prev && prev->seeder;
+    if (!was_seeder && (op.event == Event::completed || (prev && seeder))) sw.completed++;
+  };
+
   if (op.event == Event::stopped) {
-    if (idx != UINT32_MAX) sw.remove(idx);
+    if (idx != UINT32_MAX) {
+      account(&sw.slots[idx]);
+      sw.remove(idx);
+    }
     out.seeders = sw.seeders;
     out.leechers = sw.leechers;
     out.completed = sw.completed;
@@ -328,9 +343,8 @@ Status MemoryStore::announce_sync(const AnnounceOp& op, AnnounceResult& out) {
     return Status::ok;
   }
 
-  uint64_t prev_up = 0, prev_down = 0;
-  bool was_seeder = false;
   if (idx == UINT32_MAX) {
+    account(nullptr);
     if (sw.size() >= opts_.max_peers_per_swarm) return Status::limit;
     if (!sw.free.empty()) {
       idx = sw.free.back();
@@ -347,9 +361,7 @@ Status MemoryStore::announce_sync(const AnnounceOp& op, AnnounceResult& out) {
     sw.by_device.emplace(p.device, idx);
   } else {
     Slot& s = sw.slots[idx];
-    prev_up = s.d.uploaded;
-    prev_down = s.d.downloaded;
-    was_seeder = s.seeder;
+    account(&s);
     bool regroup = s.seeder != seeder || s.d.reach != p.reach || s.d.nat != p.nat || s.d.loc.lan != p.loc.lan ||
                    s.d.loc.isp != p.loc.isp || s.d.loc.region != p.loc.region;
     if (regroup) sw.unlink(idx);
@@ -357,12 +369,6 @@ Status MemoryStore::announce_sync(const AnnounceOp& op, AnnounceResult& out) {
     s.seeder = seeder;
     if (regroup) sw.link(idx);
   }
-  // Clients restart their counters per session: a drop means a new session began.
-  bool new_session = op.event == Event::started;
-  sw.uploaded += (new_session || p.uploaded < prev_up) ? p.uploaded : p.uploaded - prev_up;
-  sw.downloaded += (new_session || p.downloaded < prev_down) ? p.downloaded : p.downloaded - prev_down;
-  if (op.event == Event::completed && !was_seeder) sw.completed++;
-
   Slot& s = sw.slots[idx];
   s.last_seen = now;
   sw.expiry.push_back({idx, s.gen, now});

@@ -45,7 +45,7 @@ class RedisStore final : public SwarmStore {
   std::string backend() const override;
   bool healthy(std::string& why) const override;
 
-  bool degraded() const { return degraded_.load(); }
+  bool degraded() const override { return degraded_.load(); }
   redis::Client& client() { return *client_; }
   // Key holding every key of one swarm behind its hash tag: "<prefix>:{<hex info hash>}".
   std::string swarm_key(const InfoHash& h) const;

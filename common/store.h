@@ -128,6 +128,8 @@ class SwarmStore {
   virtual void maintain() = 0;
   virtual std::string backend() const = 0;
   virtual bool healthy(std::string& why) const = 0;
+  // True while answers come from a local fallback instead of the shared store.
+  virtual bool degraded() const { return false; }
 };
 
 }  // namespace otaswarm::store

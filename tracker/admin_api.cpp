@@ -4,6 +4,7 @@
 
 #include "common/crypto.h"
 #include "common/log.h"
+#include "tracker/admission.h"
 #include "tracker/status_page.h"
 
 namespace otaswarm {
@@ -161,9 +162,9 @@ std::string AdminApi::status_json() const {
   std::string why;
   st["backend"] = ctx_.store->backend();
   st["up"] = ctx_.store->healthy(why);
-  st["degraded"] = false;
+  st["degraded"] = ctx_.store->degraded();
   o["store"] = st;
-  o["interval"] = ctx_.interval;
+  o["interval"] = static_cast<uint32_t>(ctx_.interval * (ctx_.admission ? ctx_.admission->interval_factor() : 1.0));
   json::array rels;
   uint64_t seeders = 0, leechers = 0;
   auto list = ctx_.registry->list();
@@ -184,6 +185,7 @@ std::string AdminApi::status_json() const {
     ctx_.metrics->announces.for_each(
         [&](const std::vector<std::string>&, const metrics::Counter& c) { announces += c.value(); });
   totals["announces"] = announces;
+  totals["announces_per_second"] = ctx_.admission ? ctx_.admission->load_rate() : 0.0;
   o["totals"] = totals;
   o["releases"] = rels;
   return json::serialize(o);

@@ -232,7 +232,7 @@ Reject AnnounceHandler::check_token(std::string_view tok, std::string& device, s
       why = "device token signature invalid";
       return Reject::bad_signature;
     default:
-      why = "malformed device token";
+      why = token::to_string(v.status);
       return Reject::malformed_token;
   }
 }

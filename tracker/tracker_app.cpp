@@ -298,6 +298,7 @@ int run_tracker(const config::Values& v) {
   actx.clock = &clock;
   actx.metrics = &tm;
   actx.interval = policy.interval;
+  actx.admission = &admission;
   AdminApi admin(actx);
   admin.register_metrics(reg);
 

@@ -124,7 +124,7 @@ class BadInput(unittest.TestCase):
     def test_bad_tokens_refused_with_reasons(self):
         cases = {"garbage": b"malformed device token",
                  "v1.ZGV2.9999999999.AAAAAAAAAAAAAAAAAAAAAA": b"signature invalid",
-                 "v9.ZGV2.1.AAAA": b"malformed device token"}
+                 "v9.ZGV2.1.AAAA": b"unsupported device token version"}
         for token, reason in cases.items():
             _, r = http_announce(self.tracker, token, self.ih, peer_id(), 6881, 100)
             self.assertIn(b"failure reason", r, token)
