@@ -24,7 +24,8 @@ constexpr uint16_t kConnectKnown[] = {stun::attr::rdv_token, stun::attr::rdv_inf
 size_t addr_attr_size(const net::Address& a) { return net::unmap(a).is_v4() ? kAttrAddrV4 : kAttrAddrV6; }
 size_t padded(size_t n) { return (n + 3) / 4 * 4; }
 
-int64_t now_ms(const Clock& c) { return c.unix_seconds() * kMsPerSecond + c.mono_ms() % kMsPerSecond; }
+// Registrations expire and punches start on the shared Unix clock (any replica can read them).
+int64_t now_ms(const Clock& c) { return c.unix_seconds() * kMsPerSecond; }
 
 std::string class_bytes(const nat::NatClass& c) {
   return {static_cast<char>(c.mapping), static_cast<char>(c.filtering), static_cast<char>(c.public_address ? 1 : 0),
@@ -222,6 +223,8 @@ std::string StunHandler::authenticate(const stun::Message& m, const Inbound& in,
 Result StunHandler::do_register(const stun::Message& m, const Inbound& in) {
   auto unknown = m.unknown_required(kRegisterKnown);
   if (!unknown.empty()) return error_reply(m, in, stun::error::unknown_attribute, "Unknown Attribute", unknown);
+  // The registration is the device's UDP data socket; a TCP connection cannot be punched to.
+  if (in.transport == Transport::tcp) return error_reply(m, in, stun::error::bad_request, "UDP only");
   Result err;
   std::string device = authenticate(m, in, err);
   if (device.empty()) return err;
@@ -245,7 +248,6 @@ Result StunHandler::do_register(const stun::Message& m, const Inbound& in) {
   reg.socket_index = in.local_index;
   int64_t now = now_ms(sh_.clock);
   reg.expires_unix_ms = now + cfg_.registration_ttl_s * kMsPerSecond;
-  if (in.transport == Transport::tcp) return error_reply(m, in, stun::error::bad_request, "UDP only");
   if (!sh_.store.put(reg, now)) return error_reply(m, in, stun::error::server_error, "Store full");
 
   nat::Ticket t{device, reg.cls, reg.reflexive.text(), sh_.clock.unix_seconds() + cfg_.ticket_ttl_s};

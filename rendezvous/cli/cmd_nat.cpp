@@ -190,6 +190,8 @@ int nat_probe(const Args& args) {
 
   boost::json::object out;
   nat::NatClass cls;
+  out["mapping"] = nat::to_string(cls.mapping);  // keys in the contract's order; values set below
+  out["filtering"] = nat::to_string(cls.filtering);
   out["hairpinning"] = nullptr;
   out["public"] = false;
   out["reflexive"] = nullptr;
@@ -244,7 +246,6 @@ int nat_probe(const Args& args) {
   }
   out["mapping"] = nat::to_string(cls.mapping);
   out["filtering"] = nat::to_string(cls.filtering);
-  out["reach"] = nat::to_string(nat::reach_of(cls));
   if (!error.empty()) out["error"] = error;
   std::cout << boost::json::serialize(out) << "\n";
   return cls.mapping == nat::Mapping::unknown || cls.filtering == nat::Filtering::unknown ? 1 : 0;
