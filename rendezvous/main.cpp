@@ -200,8 +200,9 @@ int run(const std::vector<std::string>& args) {
   const auto& local = stun_server.config().local;
   boost::json::object ready;
   ready["stun"] = local[0].text();
-  if (!local[rendezvous::kAltIpBit | rendezvous::kAltPortBit].empty())
-    ready["stun_alt"] = local[rendezvous::kAltIpBit | rendezvous::kAltPortBit].text();
+  // The RFC 5780 OTHER-ADDRESS; without --alt-ip, the alternate port on the primary IP.
+  const auto& alt = local[rendezvous::kAltIpBit | rendezvous::kAltPortBit];
+  ready["stun_alt"] = alt.empty() ? local[rendezvous::kAltPortBit].text() : alt.text();
   boost::json::array socks;
   for (const auto& e : local)
     if (!e.empty()) socks.emplace_back(e.text());

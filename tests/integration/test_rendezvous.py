@@ -126,6 +126,8 @@ class RendezvousTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             with Proc([bin_path("otaswarm-rendezvous"), "--stun-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0",
                        "--admin-listen", "127.0.0.1:0", "--threads", "1"]) as single:
+                self.assertRegex(single.ready["stun_alt"], r"^127\.0\.0\.1:\d+$")
+                self.assertNotEqual(single.ready["stun_alt"], single.ready["stun"])
                 out = subprocess.run([bin_path("otaswarm"), "nat", "probe", "--stun", single.ready["stun"],
                                       "--timeout-ms", "300"], capture_output=True, text=True, timeout=CLIENT_TIMEOUT)
         j = json.loads(out.stdout)

@@ -338,3 +338,56 @@ TEST_F(Handler, ConnectErrors) {
 
 }  // namespace
 }  // namespace otaswarm::rendezvous
+
+namespace otaswarm::rendezvous {
+namespace {
+
+TEST(MultiReplica, ConnectOnOneReplicaReachesPeerRegisteredOnAnother) {
+  ManualClock clock{1'800'000'000};
+  metrics::Registry registry;
+  Metrics m{registry};
+  MemoryStore store{100};
+  RelayBudget relay{{1000, 500, 10, 60'000}};
+  std::string key(32, 'k');
+  auto make_cfg = [&](const char* replica, const char* ip) {
+    HandlerConfig c;
+    auto hp = net::parse_address(ip);
+    c.local = {Endpoint{*hp, 3478}, Endpoint{*hp, 3479}, {}, {}};
+    c.device_keys = token::KeyRing(key);
+    c.ticket_key = key;
+    c.replica = replica;
+    c.per_address = {1000, 1000};
+    c.per_device = {100, 100};
+    return c;
+  };
+  HandlerConfig c1 = make_cfg("r1", "192.0.2.1"), c2 = make_cfg("r2", "192.0.2.9");
+  StunHandler h1(c1, Shared{store, relay, m, clock}), h2(c2, Shared{store, relay, m, clock});
+  std::vector<Notice> on_r1, on_r2;
+  store.subscribe("r1", [&](const Notice& n) { on_r1.push_back(n); });
+  store.subscribe("r2", [&](const Notice& n) { on_r2.push_back(n); });
+  auto request = [&](uint16_t method, const std::string& dev, const char* peer) {
+    stun::Builder b(method, stun::Class::request, stun::random_transaction_id());
+    b.add(stun::attr::rdv_token, token::mint(key, dev, clock.unix_seconds() + 600))
+        .add(stun::attr::rdv_info_hash, std::string(20, 'h'));
+    if (peer) b.add(stun::attr::rdv_peer_id, peer);
+    b.add_fingerprint();
+    return b.bytes();
+  };
+  auto at = [](const char* t) {
+    auto hp = net::parse_host_port(t);
+    return Endpoint{hp->address, hp->port};
+  };
+  ASSERT_EQ(h2.process({request(stun::method::rdv_register, "phone-b", nullptr), at("198.51.100.2:7000"), 1}).outcome,
+            Outcome::ok);
+  ASSERT_EQ(h1.process({request(stun::method::rdv_register, "phone-a", nullptr), at("203.0.113.1:6000"), 0}).outcome,
+            Outcome::ok);
+  auto r = h1.process({request(stun::method::rdv_connect, "phone-a", "phone-b"), at("203.0.113.1:6000"), 0});
+  ASSERT_EQ(r.outcome, Outcome::ok);
+  EXPECT_TRUE(on_r1.empty());
+  ASSERT_EQ(on_r2.size(), 1u);
+  EXPECT_EQ(on_r2[0].socket_index, 1);  // from the socket phone-b registered on
+  EXPECT_EQ(on_r2[0].to.text(), "198.51.100.2:7000");
+}
+
+}  // namespace
+}  // namespace otaswarm::rendezvous
