@@ -19,10 +19,10 @@ constexpr auto kDegradedHold = std::chrono::seconds(2);
 // Under overload the store can flip between degraded and recovered per request: log sparsely.
 constexpr auto kTransitionLogGap = std::chrono::seconds(10);
 constexpr size_t kBlobBytes = 20 + 17 + 2 + 1 + 17 + 2;
-constexpr size_t kHeaderFields = 11;
+constexpr size_t kHeaderFields = 12;
 
 // Shared by every script: key names, record header parsing and the live counts.
-// Record: "window|seeder|reach|nat|lanhex|isp|region|up|down|ipfam|lanfam|" + C++ blob.
+// Record: "window|seeder|reach|nat|lanhex|isp|region|up|down|ipfam|lanfam|seen|" + C++ blob.
 constexpr const char* kPrelude = R"LUA(
 local base = KEYS[1]
 local g = redis.call('GET', base .. ':gen') or '0'
@@ -62,13 +62,14 @@ local want4, want6 = flags:sub(3, 3) == '1', flags:sub(4, 4) == '1'
 local ipfam, lanfam = ARGV[17], ARGV[18]
 math.randomseed(tonumber(ARGV[19]))
 local maxpeers = tonumber(ARGV[20])
+local now, min_ms = tonumber(ARGV[21]), tonumber(ARGV[22])
 
-local HDR = '^(%d+)|([01])|(%d)|(%d)|(%x*)|(%d+)|(%d+)|(%d+)|(%d+)|(%d)|(%d)|'
+local HDR = '^(%d+)|([01])|(%d)|(%d)|(%x*)|(%d+)|(%d+)|(%d+)|(%d+)|(%d)|(%d)|(%d+)|'
 local function parse(rec)
-  local ow, os, orc, on, ol, oi, ore, ou, od, f1, f2 = string.match(rec, HDR)
+  local ow, os, orc, on, ol, oi, ore, ou, od, f1, f2, ts = string.match(rec, HDR)
   if not ow then return nil end
   return {w = tonumber(ow), s = os, rc = orc, n = on, l = ol, i = oi, r = ore, up = tonumber(ou),
-          down = tonumber(od), f = f1, lf = f2}
+          down = tonumber(od), f = f1, lf = f2, ts = tonumber(ts)}
 end
 local function groups(l, i, r)
   local t = {'a'}
@@ -94,13 +95,30 @@ local oldrec = redis.call('GET', rkey)
 local old = oldrec and parse(oldrec) or nil
 local live = old ~= nil and old.w >= w - 1
 
+-- Byte counters and completion on every event, stopped included (same rules as MemoryStore):
+-- clients restart counters per session; a leecher back with left=0 completes once.
+local function account(o)
+  local pu, pd = 0, 0
+  if o then pu, pd = o.up, o.down end
+  local fresh = ev == 2
+  local du = (fresh or up < pu) and up or up - pu
+  local dd = (fresh or down < pd) and down or down - pd
+  if du > 0 then redis.call('HINCRBY', ckey, 'up', string.format('%d', du)) end
+  if dd > 0 then redis.call('HINCRBY', ckey, 'down', string.format('%d', dd)) end
+  if not (o and o.s == '1') and (ev == 1 or (o and seeder == '1')) then redis.call('HINCRBY', ckey, 'done', 1) end
+end
+
 if ev == 3 then
   if old then
+    if live then account(old) end
     unlink(old)
     redis.call('DEL', rkey)
   end
   return counts('ok')
 end
+
+-- An early periodic re-announce changes nothing: answer from the counts, skip the selection.
+if ev == 0 and live and min_ms > 0 and (now - old.ts) * 1000 < min_ms then return counts('soon') end
 
 if not live then
   local c = counts('ok')
@@ -117,18 +135,10 @@ if not same then
   end
   count_delta(w, seeder, nat, 1)
 end
--- Clients restart their counters per session: a drop means a new session began.
-local pu, pd = 0, 0
-if live then pu, pd = old.up, old.down end
-local fresh = ev == 2
-local du = (fresh or up < pu) and up or up - pu
-local dd = (fresh or down < pd) and down or down - pd
-if du > 0 then redis.call('HINCRBY', ckey, 'up', string.format('%d', du)) end
-if dd > 0 then redis.call('HINCRBY', ckey, 'down', string.format('%d', dd)) end
-if ev == 1 and not (live and old.s == '1') then redis.call('HINCRBY', ckey, 'done', 1) end
+account(live and old or nil)
 redis.call('SET', rkey, w .. '|' .. seeder .. '|' .. reach .. '|' .. nat .. '|' .. lan .. '|' .. isp .. '|' .. reg ..
            '|' .. string.format('%d', up) .. '|' .. string.format('%d', down) .. '|' .. ipfam .. '|' .. lanfam .. '|' ..
-           blob, 'EX', ttl)
+           string.format('%d', now) .. '|' .. blob, 'EX', ttl)
 
 local result = counts('ok')
 if numwant <= 0 then return result end
@@ -529,6 +539,8 @@ void RedisStore::announce(const AnnounceOp& op, AnnounceCallback cb) {
       p.has_lan ? (p.lan_ip.v6 ? "6" : "4") : "0",
       std::to_string(crypto::random_u64() % (1u << 30)),
       std::to_string(opts_.memory.max_peers_per_swarm),
+      std::to_string(clock_.unix_seconds()),
+      std::to_string(op.min_interval_ms),
   };
   auto t0 = std::chrono::steady_clock::now();
   InfoHash h = op.info_hash;
@@ -547,6 +559,7 @@ void RedisStore::announce(const AnnounceOp& op, AnnounceCallback cb) {
                  out.seeders = c.seeders;
                  out.leechers = c.leechers;
                  out.completed = c.completed;
+                 out.too_soon = status == "soon";
                  const auto& e = r.reply.elements;
                  out.peers.reserve(e.size() - kCountFields);
                  for (size_t i = kCountFields; i < e.size(); ++i) {

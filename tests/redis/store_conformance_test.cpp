@@ -312,6 +312,34 @@ TEST_P(StoreConformance, RemoveSwarmForgetsEverything) {
   EXPECT_EQ(r.result.completed, 0u);
 }
 
+TEST_P(StoreConformance, EarlyPeriodicReannounceIsCheap) {
+  announce(peer(1, 0), Event::started);
+  AnnounceOp op;
+  op.info_hash = hash_;
+  op.peer = peer(2);
+  op.event = Event::started;
+  op.min_interval_ms = (kPeerTimeoutSeconds / 2 - 2) * 1000;  // well inside the peers' lifetime
+  auto run = [&] {
+    auto prom = std::make_shared<std::promise<AnnounceResult>>();
+    store_->announce(op, [prom](Status, AnnounceResult&& r) { prom->set_value(std::move(r)); });
+    return prom->get_future().get();
+  };
+  auto first = run();
+  EXPECT_FALSE(first.too_soon);
+  EXPECT_EQ(first.peers.size(), 1u);
+  op.event = Event::none;
+  clock_.advance_seconds(3);
+  auto early = run();
+  EXPECT_TRUE(early.too_soon);
+  EXPECT_TRUE(early.peers.empty());
+  EXPECT_EQ(early.seeders, 1u);
+  EXPECT_EQ(early.leechers, 1u);
+  clock_.advance_seconds(kPeerTimeoutSeconds / 2 - 4);  // 9 s since the last real announce
+  auto due = run();
+  EXPECT_FALSE(due.too_soon);
+  EXPECT_EQ(due.peers.size(), 1u);
+}
+
 TEST_P(StoreConformance, SelectionStaysWithinNumwant) {
   for (int i = 1; i <= 60; ++i) announce(peer(i, i % 2 ? 0 : 10), Event::started);
   auto r = announce(peer(100), Event::started, 25);
