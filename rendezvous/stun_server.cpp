@@ -8,6 +8,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 
 #include "common/log.h"
@@ -46,6 +48,10 @@ struct StunServer::Worker {
 
 struct StunServer::TcpState {
   std::atomic<size_t> open{0};
+  // Open sessions, so stop() can close them; each socket is only touched on its own thread.
+  std::mutex mu;
+  std::set<tcp::socket*> sockets;
+  bool stopping = false;
 };
 
 StunServer::StunServer(IoPool& pool, HandlerConfig& cfg, Shared shared)
@@ -175,10 +181,23 @@ void do_receive(StunServer::Worker& w, int i, Metrics& m) {
 
 asio::awaitable<void> tcp_session(tcp::socket sock, StunServer::Worker& w, Metrics& m,
                                   std::shared_ptr<StunServer::TcpState> st, int local_index) {
+  {
+    std::lock_guard lk(st->mu);
+    if (st->stopping) {
+      st->open.fetch_sub(1);
+      co_return;
+    }
+    st->sockets.insert(&sock);
+  }
   struct Release {
     std::shared_ptr<StunServer::TcpState> st;
-    ~Release() { st->open.fetch_sub(1); }
-  } release{st};
+    tcp::socket* sock;
+    ~Release() {
+      std::lock_guard lk(st->mu);
+      st->sockets.erase(sock);
+      st->open.fetch_sub(1);
+    }
+  } release{st, &sock};
   asio::steady_timer idle(sock.get_executor());
   boost::system::error_code rec;
   auto remote = sock.remote_endpoint(rec);
@@ -261,6 +280,19 @@ void StunServer::stop() {
           s->close(ec);
         }
     });
+  }
+  {
+    std::lock_guard lk(tcp_->mu);
+    tcp_->stopping = true;
+    for (auto* sock : tcp_->sockets)
+      asio::post(sock->get_executor(), [st = tcp_, sock] {
+        std::lock_guard lk2(st->mu);
+        // Still registered means the session is alive: this runs on its thread, between its steps.
+        if (st->sockets.count(sock)) {
+          boost::system::error_code ec;
+          sock->close(ec);
+        }
+      });
   }
   if (acceptor_) {
     auto* acc = acceptor_.get();

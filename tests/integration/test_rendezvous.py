@@ -316,6 +316,15 @@ class ConfigAndLifecycleTest(unittest.TestCase):
                 self.assertTrue(p.ready["stun_alt"].startswith("127.0.0.2:"))
                 self.assertEqual(p.stop(), 0)
 
+    def test_sigterm_with_open_tcp_connection_exits_0(self):
+        with Proc([bin_path("otaswarm-rendezvous"), "--stun-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0",
+                   "--admin-listen", "127.0.0.1:0"]) as p:
+            host, port = hostport(p.ready["stun_tcp"])
+            with socket.create_connection((host, port), timeout=10) as c:
+                p.p.send_signal(signal.SIGTERM)
+                self.assertEqual(c.recv(10), b"")  # the server closes idle STUN/TCP sessions on shutdown
+                self.assertEqual(p.stop(), 0)
+
     def test_sigterm_and_sigint_exit_0(self):
         for sig in (signal.SIGTERM, signal.SIGINT):
             with Proc([bin_path("otaswarm-rendezvous"), "--stun-listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0",
