@@ -10,7 +10,7 @@ commands:
   load --tracker udp://ip:port[/announce[/TOKEN]]|http://ip:port[/announce[/TOKEN]] --rate R --duration S
        [--ramp S] [--phones N] [--threads N] [--token-key-file F] [--info-hash HEX ...|--torrent F]
        [--source-ips CIDR] [--json] [--chart OUT.png] ...   (see `load --help`)
-  swarm --scenario NAME --policy POLICY [--seed N] [--json]   (not implemented yet)
+  swarm --scenario NAME --policy POLICY [--seed N] [--json] ...   (see `swarm --help`, `swarm --list`)
 )";
 }  // namespace
 

@@ -1,12 +1,8 @@
-#include <iostream>
-
 #include "loadtest/commands.h"
+#include "loadtest/swarm/swarm.h"
 
 namespace otaswarm::loadtest {
 
-int swarm_command(const Args&) {
-  std::cerr << "otaswarm-loadtest swarm: not implemented yet (the swarm simulator is issue 6's second part)\n";
-  return 2;
-}
+int swarm_command(const Args& args) { return sim::run_swarm(args); }
 
 }  // namespace otaswarm::loadtest
