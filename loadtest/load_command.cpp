@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/crypto.h"
+#include "common/token.h"
 #include "loadtest/commands.h"
 #include "loadtest/report.h"
 #include "loadtest/runner.h"
@@ -31,6 +32,7 @@ inline constexpr int64_t kMaxTimeoutMs = 60'000;
 inline constexpr int64_t kMaxNumwant = 200;
 inline constexpr int64_t kMaxPeriodic = 1000;
 inline constexpr size_t kMaxTorrentFile = 64 << 20;
+inline constexpr size_t kPhoneNumberDigits = 8;
 // Leaves room for a token within BEP 41's bounded URL data.
 inline constexpr size_t kMaxPathBase = 512;
 
@@ -52,6 +54,8 @@ config::Schema schema() {
       .add("info-hash", Kind::list, "info-hash (40 hex chars) announced; phones spread over all given")
       .add("torrent", Kind::string, "take the info-hash and length from this .torrent")
       .add("token-key-file", Kind::string, "mint one device token per phone with this key (path /announce/<token>)")
+      .add("device-prefix", Kind::string, "device ids in the minted tokens are PREFIX + phone number (a fresh "
+           "prefix is a fresh population for the tracker's per-device limits)", {"loadtest-"})
       .add("token-ttl", Kind::integer, "seconds the minted tokens stay valid beyond the run", {"3600"})
       .add("source-ips", Kind::string, "spread phones over these loopback source addresses, e.g. 127.1.0.0/16")
       .add("sockets", Kind::integer, "source sockets (= distinct source addresses with --source-ips)", {"64"})
@@ -151,6 +155,11 @@ int load_command(const Args& args) {
     if (!path.empty() && !path.ends_with("/announce"))
       throw ConfigError("token-key-file", "the --tracker URL already carries a token in its path \"" + path + "\"");
     p.token_key = config::read_secret_file("token-key-file", v.str("token-key-file"));
+    p.device_prefix = v.str("device-prefix");
+    if (!token::valid_device_id(p.device_prefix + "00000000") ||
+        p.device_prefix.size() + kPhoneNumberDigits > token::kMaxDeviceIdLength)
+      throw ConfigError("device-prefix", "not usable in a device id (printable, at most " +
+                                             std::to_string(token::kMaxDeviceIdLength - kPhoneNumberDigits) + " bytes)");
     p.path_base = path.empty() ? "/announce" : path;
     int64_t ttl = v.integer("token-ttl", 1, kMaxDurationS * 24);
     p.token_expiry = SystemClock::instance().unix_seconds() + static_cast<int64_t>(o.duration_s) + ttl;

@@ -69,9 +69,9 @@ const std::string& Population::path_of(uint32_t phone) {
   if (config_.token_key.empty()) {
     p = config_.path_base;
   } else {
-    char id[32];
-    std::snprintf(id, sizeof id, "loadtest-%08u", phone);
-    p = config_.path_base + "/" + token::mint(config_.token_key, id, config_.token_expiry);
+    char number[16];
+    std::snprintf(number, sizeof number, "%08u", phone);
+    p = config_.path_base + "/" + token::mint(config_.token_key, config_.device_prefix + number, config_.token_expiry);
   }
   return p;
 }

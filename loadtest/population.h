@@ -39,6 +39,7 @@ struct PopulationConfig {
   Lifecycle lifecycle;
   std::string path_base;    // "/announce"
   std::string token_key;    // when set: one minted device token per phone in the path
+  std::string device_prefix = "loadtest-";  // device ids are prefix + 8-digit phone number
   int64_t token_expiry = 0;  // unix seconds
 };
 

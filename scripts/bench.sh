@@ -164,6 +164,9 @@ def run_rung(server, proto, url, rate, extra):
            "--duration", str(DURATION), "--ramp", str(RAMP), "--phones", str(phones_for(rate)),
            "--threads", str(GEN_THREADS), "--source-ips", SOURCE_CIDR, "--sockets", str(SOCKETS),
            "--concurrency", "16384" if proto == "udp" else "512", "--timeout-ms", "2000", "--json"] + extra
+    if "--token-key-file" in extra:
+        # A fresh population per run: the tracker's per-device buckets remember earlier rungs.
+        cmd += ["--device-prefix", "bench-%s-%d-" % (proto, rate)]
     p = subprocess.run(cmd, capture_output=True, timeout=DURATION + 60)
     after_gen = resource.getrusage(resource.RUSAGE_CHILDREN)
     srv_cpu = cpu_seconds(server["proc"].pid) - before_srv

@@ -64,6 +64,9 @@ TEST(Population, MintsAVerifiableTokenPerPhone) {
   auto plain = base(1);
   Population q(plain);
   EXPECT_EQ(q.path_of(0), "/announce");
+  c.device_prefix = "rung7-";
+  Population r(c);
+  EXPECT_EQ(token::verify(keys, r.path_of(2).substr(10), clock).device_id, "rung7-00000002");
 }
 
 TEST(Population, SpreadsPhonesOverDistinctSourceAddressesAndPorts) {
