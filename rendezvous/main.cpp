@@ -3,6 +3,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
+#include <csignal>
 #include <iostream>
 #include <thread>
 
@@ -181,8 +182,8 @@ int run(const std::vector<std::string>& args) {
 
   // Signals are caught before the ready line, so a supervisor may stop us as soon as it reads it.
   boost::asio::io_context signals_io;
-  boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
-  signals.async_wait([](boost::system::error_code, int) {});
+  auto signals = std::make_unique<boost::asio::signal_set>(signals_io, SIGINT, SIGTERM);
+  signals->async_wait([](boost::system::error_code, int) {});
 
   stun_server.start();
   boost::asio::steady_timer sweep(pool.at(0));
@@ -214,6 +215,11 @@ int run(const std::vector<std::string>& args) {
   log::info("rendezvous ready", {{"stun", local[0].text()}, {"threads", std::to_string(threads)}});
 
   signals_io.run();
+  // Shutdown has begun: a repeated SIGTERM/SIGINT (supervisors re-send) must not kill it midway.
+  // The set goes first because removing it restores the default (fatal) disposition.
+  signals.reset();
+  std::signal(SIGTERM, SIG_IGN);
+  std::signal(SIGINT, SIG_IGN);
 
   log::info("shutting down");
   stun_server.stop();

@@ -322,7 +322,10 @@ class ConfigAndLifecycleTest(unittest.TestCase):
             host, port = hostport(p.ready["stun_tcp"])
             with socket.create_connection((host, port), timeout=10) as c:
                 p.p.send_signal(signal.SIGTERM)
-                self.assertEqual(c.recv(10), b"")  # the server closes idle STUN/TCP sessions on shutdown
+                try:  # the server closes idle STUN/TCP sessions on shutdown (RST if not yet accepted)
+                    self.assertEqual(c.recv(10), b"")
+                except ConnectionResetError:
+                    pass
                 self.assertEqual(p.stop(), 0)
 
     def test_sigterm_and_sigint_exit_0(self):
