@@ -163,7 +163,10 @@ def run_rung(server, proto, url, rate, extra):
     cmd = [os.path.join(BIN, "otaswarm-loadtest"), "load", "--tracker", url, "--rate", str(rate),
            "--duration", str(DURATION), "--ramp", str(RAMP), "--phones", str(phones_for(rate)),
            "--threads", str(GEN_THREADS), "--source-ips", SOURCE_CIDR, "--sockets", str(SOCKETS),
-           "--concurrency", "16384" if proto == "udp" else "512", "--timeout-ms", "2000", "--json"] + extra
+           "--concurrency", "16384" if proto == "udp" else "512", "--timeout-ms", "2000",
+           # No periodic announces: otaswarm answers one sooner than min interval with counts only, no peer
+           # selection, which would flatter it; started → completed → stopped costs both trackers alike.
+           "--periodic", "0", "--stopped", "--json"] + extra
     if "--token-key-file" in extra:
         # A fresh population per run: the tracker's per-device buckets remember earlier rungs.
         cmd += ["--device-prefix", "bench-%s-%d-" % (proto, rate)]
@@ -185,6 +188,7 @@ def run_rung(server, proto, url, rate, extra):
         "answered": rep["answered"], "late": rep["generator"]["late_requests"],
         "per_cpu_s": rep["answered"] / srv_cpu if srv_cpu > 0 else 0,
         "phones": phones_for(rate), "failure_reasons": rep["failure_reasons"],
+        "peers_per_answer": rep["peers_received"] / rep["answered"] if rep["answered"] else 0,
     }
     log("%-12s %-4s %7d/s -> answered %8.0f/s (%5.1f%%) p99 %7.2f ms  server cpu %5.2f s  gen cpu %5.2f s  "
         "errors %d timeouts %d not sent %d" % (row["server"], proto, rate, row["answered_per_s"],
@@ -255,14 +259,14 @@ def chart(rows, proto, names, path):
 
 def table(rows, proto):
     out = ["| offered/s | server | answered/s | answered | p50 ms | p99 ms | p99.9 ms | timeouts | server CPU s "
-           "| announces per server CPU-s | generator CPU s |",
-           "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| announces per server CPU-s | generator CPU s | peers per answer |",
+           "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if r["proto"] != proto:
             continue
-        out.append("| %d | %s | %.0f | %.1f%% | %.3f | %.3f | %.3f | %d | %.2f | %.0f | %.2f |" % (
+        out.append("| %d | %s | %.0f | %.1f%% | %.3f | %.3f | %.3f | %d | %.2f | %.0f | %.2f | %.1f |" % (
             r["rate"], r["server"], r["answered_per_s"], 100 * r["answered_share"], r["p50"], r["p99"], r["p999"],
-            r["timeouts"] + r["errors"], r["server_cpu_s"], r["per_cpu_s"], r["gen_cpu_s"]))
+            r["timeouts"] + r["errors"], r["server_cpu_s"], r["per_cpu_s"], r["gen_cpu_s"], r["peers_per_answer"]))
     reasons = {}
     for r in rows:
         if r["proto"] == proto:
