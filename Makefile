@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: run test deps build fuzz bench clean
+.PHONY: run test deps build fuzz sanitize bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -20,6 +20,9 @@ test: build
 
 fuzz: deps
 	@scripts/fuzz.sh long
+
+sanitize: deps
+	@scripts/sanitize.sh
 
 bench: build
 	@scripts/bench.sh $(BUILD_DIR)
