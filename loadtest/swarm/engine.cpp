@@ -218,13 +218,14 @@ class Engine {
     PhoneState& pa = ph_[a];
     PhoneState& pb = ph_[b];
     if (pb.state != State::leeching && pb.state != State::seeding) return;
-    if (connected(a, b) || pa.conns.size() >= cal_.max_peers || pb.conns.size() >= cal_.max_peers) return;
-    if (pa.state == State::seeding && pb.state == State::seeding) return;
+    if (connected(a, b) || (pa.state == State::seeding && pb.state == State::seeding)) return;
     uint64_t key = pair_key(a, b);
+    // A LAN peer costs no access-link capacity, so a client takes it even with all slots used.
+    if (lan_known_.count(key)) return open(a, b, ConnType::lan);
+    if (pa.conns.size() >= cal_.max_peers || pb.conns.size() >= cal_.max_peers) return;
     if (failed_.count(key)) return;
     const Phone& A = pop_.phones[a];
     const Phone& B = pop_.phones[b];
-    if (lan_known_.count(key)) return open(a, b, ConnType::lan);
     if (A.nat == B.nat) {
       // Both behind one public address: only a hairpinning NAT turns that address back inwards.
       if (pop_.nats[A.nat].hairpin) return open(a, b, ConnType::direct);
