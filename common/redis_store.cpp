@@ -559,6 +559,8 @@ void RedisStore::announce(const AnnounceOp& op, AnnounceCallback cb) {
   run_script(kScriptAnnounce, std::move(args), swarm_key(h), opts_.announce_timeout,
              [this, op, h, t0, cb = std::move(cb)](redis::Result&& r) {
                in_flight_.fetch_sub(1, std::memory_order_relaxed);
+               // The process is exiting and the front ends' executors may be gone: drop the reply.
+               if (r.err == redis::Errc::shutdown) return;
                if (m_->latency[kScriptAnnounce])
                  m_->latency[kScriptAnnounce]->observe(
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -609,6 +611,7 @@ void RedisStore::fetch_counts(const InfoHash& h, std::function<void(bool, SwarmC
   std::vector<std::string> args = {std::to_string(clock_.unix_seconds() / window_s_)};
   run_script(kScriptCounts, std::move(args), swarm_key(h), opts_.scrape_timeout,
              [this, h, t0, done = std::move(done)](redis::Result&& r) {
+               if (r.err == redis::Errc::shutdown) return;
                if (m_->latency[kScriptCounts])
                  m_->latency[kScriptCounts]->observe(
                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

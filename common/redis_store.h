@@ -4,6 +4,9 @@
 // SRANDMEMBER per locality/reachability group, O(numwant) whatever the swarm size. Peers
 // expire by time windows (sets per window with EXPIRE), never by scanning; see docs/redis.md.
 //
+// At shutdown (the client is destroyed first) requests still at Redis get no callback: the
+// front ends' executors may already be gone.
+//
 // Degraded mode: when Redis does not answer within the request deadline, the announce is
 // answered from a local MemoryStore that mirrors this replica's announces, with the last
 // known counts and a short re-announce interval; healthy() turns false with the reason and

@@ -429,6 +429,8 @@ int run_tracker(const config::Values& v) {
   while (tm.http_open.value() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   pool.stop_now();
+  // Before the I/O contexts go: late Redis replies must find them still there.
+  store_ptr.reset();
   log::info("stopped");
   return 0;
 }

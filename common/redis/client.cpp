@@ -2,6 +2,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -123,6 +124,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   std::vector<int> slots;
   std::vector<RequestPtr> retry;
   bool have_topology = false;
+  bool all_covered = false;
   bool refreshing = false;
   size_t refresh_cursor = 0;
   SteadyClock::time_point next_refresh{};
@@ -512,6 +514,8 @@ bool Client::Impl::apply_slots(const Reply& r, const Endpoint& asked) {
   }
   slots.swap(fresh);
   have_topology = true;
+  // Computed here, not on every tick: MOVED only ever fills a slot.
+  all_covered = std::find(slots.begin(), slots.end(), -1) == slots.end();
   for (size_t i = 0; i < nodes.size(); ++i) nodes[i]->in_map = i < master.size() && master[i];
   return true;
 }
@@ -523,13 +527,9 @@ void Client::Impl::update_status() {
     up = false;
     why = opts.cluster ? "no redis cluster topology yet" : "no redis node configured";
   }
-  if (up && opts.cluster) {
-    for (int s : slots)
-      if (s < 0) {
-        up = false;
-        why = "redis cluster slots not all covered";
-        break;
-      }
+  if (up && opts.cluster && !all_covered) {
+    up = false;
+    why = "redis cluster slots not all covered";
   }
   for (auto& n : nodes) {
     if (!up || !n->in_map) continue;

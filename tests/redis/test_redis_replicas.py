@@ -201,6 +201,8 @@ class SingleRedisOutage(unittest.TestCase):
         self.assertGreater(c[b"interval"], DEGRADED_INTERVAL)
         self.assertIn(("127.0.0.1", 42001), compact_peers(c[b"peers"]))
         self.assertIn(ih, listed_releases(self.r))
+        # SIGTERM with the Redis store: a clean exit, like the embedded mode.
+        self.assertEqual(self.r.proc.stop(), 0)
 
 
 if __name__ == "__main__":
