@@ -5,7 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,8 +24,6 @@
 #include "common/crypto.h"
 #include "common/net.h"
 #include "loadtest/bep15_client.h"
-
-extern char** environ;
 
 namespace otaswarm::sim {
 
@@ -116,17 +114,25 @@ TrackerProcess::TrackerProcess(const TrackerOptions& opts) {
 
   int out[2];
   if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-  posix_spawn_file_actions_addclose(&fa, out[0]);
   std::string log = dir_ + "/tracker.log";
-  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  int rc = ::posix_spawn(&pid_, opts.binary.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
+  int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  pid_t parent = ::getpid();
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    // The tracker must not outlive a simulator that crashes or is killed by a test timeout.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(1);
+    ::dup2(out[1], STDOUT_FILENO);
+    if (log_fd >= 0) ::dup2(log_fd, STDERR_FILENO);
+    ::close(out[0]);
+    ::execv(opts.binary.c_str(), argv.data());
+    ::_exit(127);
+  }
+  int rc = pid_ < 0 ? errno : 0;
+  if (log_fd >= 0) ::close(log_fd);
   ::close(out[1]);
   if (rc != 0) {
     ::close(out[0]);
