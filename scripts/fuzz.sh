@@ -31,11 +31,14 @@ if [[ -z "$cxx" ]]; then
 fi
 
 t0=$(date +%s)
-# Instrument everything built in this tree, so libraries linked whole (rendezvous) get coverage too.
-flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+# Coverage + ASan for everything in this tree, so libraries linked whole (rendezvous) are
+# instrumented too. UBSan only on the parser targets (tests/fuzz): clang 14 fails on the
+# rendezvous coroutines with UBSan ("Cannot represent a difference across sections").
+flags="-fsanitize=fuzzer-no-link,address -fno-omit-frame-pointer"
 mkdir -p "$build"
-# -O1 and line tables only: libFuzzer's usual choice, and half the compile time of -O2 -g.
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only" \
+# -O1 without debug info: libFuzzer's usual level and a quicker build; tests/fuzz adds line
+# tables to the parser targets.
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1" \
   -DCMAKE_CXX_COMPILER="$cxx" \
   -DOTASWARM_FUZZ=ON -DCMAKE_CXX_FLAGS="$flags" >"$build/configure.log" 2>&1 || {
   cat "$build/configure.log" >&2
