@@ -6,6 +6,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <array>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -164,32 +165,37 @@ std::string base64url(std::string_view bytes) {
   return s;
 }
 
+namespace {
+// base64url alphabet → 6-bit value; 0xff = not in the alphabet.
+constexpr std::array<uint8_t, 256> kB64UrlDecode = [] {
+  std::array<uint8_t, 256> t{};
+  for (auto& v : t) v = 0xff;
+  const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  for (uint8_t i = 0; i < 64; ++i) t[static_cast<uint8_t>(alphabet[i])] = i;
+  return t;
+}();
+}  // namespace
+
 std::optional<std::string> unbase64url(std::string_view text) {
-  static constexpr auto decode = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-  };
   if (text.size() % 4 == 1) return std::nullopt;
   std::string out;
-  out.reserve(text.size() * 3 / 4);
+  out.resize(text.size() * 3 / 4);
+  size_t n = 0;
   uint32_t acc = 0;
   int bits = 0;
   for (char c : text) {
-    int v = decode(c);
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
+    uint8_t v = kB64UrlDecode[static_cast<uint8_t>(c)];
+    if (v == 0xff) return std::nullopt;
+    acc = (acc << 6) | v;
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+      out[n++] = static_cast<char>((acc >> bits) & 0xff);
     }
   }
   // Leftover bits must be zero for a canonical encoding.
   if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
+  out.resize(n);
   return out;
 }
 

@@ -227,7 +227,7 @@ struct Selector {
       // Skips are bounded: already-picked peers are at most numwant, plus a slack for predicates.
       uint64_t max_probes = std::min<uint64_t>(total, uint64_t{want} * 4 + out.peers.size() + 16);
       uint64_t idx = start;
-      for (uint64_t probe = 0; probe < max_probes && got < want; ++probe, idx = (idx + step) % total) {
+      for (uint64_t probe = 0; probe < max_probes && got < want; ++probe, idx = idx + step >= total ? idx + step - total : idx + step) {
         uint64_t k = idx;
         size_t which = 0;
         while (k >= sizes[which]) k -= sizes[which++];

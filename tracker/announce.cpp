@@ -342,7 +342,9 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
   uint32_t min_interval = std::min(pol.min_interval, interval);
   // A cheap reply for early periodic re-announces; a little slack absorbs client timer jitter.
   op.min_interval_ms = static_cast<int64_t>(pol.min_interval) * 1000 * 9 / 10;
-  ctx_.store->announce(op, [finish, interval, min_interval](store::Status st, store::AnnounceResult&& r) mutable {
+  // The continuation is moved, not copied: it owns the caller's completion (a std::function).
+  ctx_.store->announce(op, [finish = std::move(finish), interval, min_interval](store::Status st,
+                                                                               store::AnnounceResult&& r) mutable {
     AnnounceResponse res;
     if (st != store::Status::ok) {
       res.reject = st == store::Status::limit ? Reject::overloaded : Reject::store_unavailable;

@@ -167,6 +167,15 @@ void build_announce_v6(std::string& o, uint32_t tid, uint32_t interval, uint32_t
   }
 }
 
+void build_announce_header(std::string& o, uint32_t tid, uint32_t interval, uint32_t leechers, uint32_t seeders) {
+  o.clear();
+  wr32(o, 1);
+  wr32(o, tid);
+  wr32(o, interval);
+  wr32(o, leechers);
+  wr32(o, seeders);
+}
+
 std::string build_scrape(uint32_t tid, const std::vector<ScrapeEntry>& entries) {
   std::string o;
   o.reserve(8 + 12 * entries.size());

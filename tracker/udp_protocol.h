@@ -82,6 +82,8 @@ void build_announce_v4(std::string& out, uint32_t tid, uint32_t interval, uint32
                        const std::vector<PeerV4>& peers);
 void build_announce_v6(std::string& out, uint32_t tid, uint32_t interval, uint32_t leechers, uint32_t seeders,
                        const std::vector<PeerV6>& peers);
+// Announce reply header; the caller appends 6-byte (IPv4) or 18-byte (IPv6) peer entries.
+void build_announce_header(std::string& out, uint32_t tid, uint32_t interval, uint32_t leechers, uint32_t seeders);
 std::string build_scrape(uint32_t tid, const std::vector<ScrapeEntry>& entries);
 std::string build_error(uint32_t tid, std::string_view message);
 

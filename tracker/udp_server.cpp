@@ -175,29 +175,18 @@ void UdpServer::process(std::string_view datagram, const udp_t::endpoint& from,
     if (!req.localip && extra.ip_param) req.localip = extra.ip_param;
   }
   bool v6 = net::unmap(source).is_v6();
-  handler_.announce(req, [tid, v6, reply](AnnounceResponse&& res) {
+  handler_.announce(req, [tid, v6, reply = std::move(reply)](AnnounceResponse&& res) {
     if (!res.failure.empty()) return reply(udp::build_error(tid, res.failure));
+    // Peers go straight from the selection into the datagram: no intermediate list.
+    const size_t addr_len = v6 ? 16 : 4;
     std::string out;
-    if (v6) {
-      std::vector<udp::PeerV6> peers;
-      for (const auto& p : res.peers) {
-        if (!p.ip.v6) continue;
-        udp::PeerV6 e;
-        std::memcpy(e.ip.data(), p.ip.b.data(), 16);
-        e.port = p.port;
-        peers.push_back(e);
-      }
-      udp::build_announce_v6(out, tid, res.interval, res.incomplete, res.complete, peers);
-    } else {
-      std::vector<udp::PeerV4> peers;
-      for (const auto& p : res.peers) {
-        if (p.ip.v6) continue;
-        udp::PeerV4 e;
-        std::memcpy(e.ip.data(), p.ip.b.data(), 4);
-        e.port = p.port;
-        peers.push_back(e);
-      }
-      udp::build_announce_v4(out, tid, res.interval, res.incomplete, res.complete, peers);
+    out.reserve(20 + (addr_len + 2) * res.peers.size());
+    udp::build_announce_header(out, tid, res.interval, res.incomplete, res.complete);
+    for (const auto& p : res.peers) {
+      if (p.ip.v6 != v6) continue;
+      out.append(reinterpret_cast<const char*>(p.ip.b.data()), addr_len);
+      out.push_back(static_cast<char>(p.port >> 8));
+      out.push_back(static_cast<char>(p.port & 0xff));
     }
     reply(std::move(out));
   });
