@@ -263,7 +263,13 @@ struct Selector {
       Slot probe;
       probe.d.loc = me.loc;
       uint32_t reserve = std::min(pol.outside_isp, want);
-      if (me.loc.lan) take(sw.group(kLan, probe, false), left(), any);
+      if (me.loc.lan) {
+        // Same-LAN peers are reached over their LAN address: no NAT in between, every class pairs.
+        auto saved = allowed;
+        allowed.fill(true);
+        take(sw.group(kLan, probe, false), left(), any);
+        allowed = saved;
+      }
       if (me.loc.isp && left() > reserve) take(sw.group(kIsp, probe, false), left() - reserve, any);
       auto outside = [&](const Slot& s) { return me.loc.isp == 0 || s.d.loc.isp != me.loc.isp; };
       if (me.loc.region && left() > reserve) take(sw.group(kRegion, probe, false), left() - reserve, outside);

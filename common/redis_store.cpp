@@ -240,7 +240,13 @@ end
 local function left() return numwant - nout end
 if locality then
   local reserve = math.min(outside, numwant)
-  if lan ~= '' then take('l' .. lan, left(), false) end
+  if lan ~= '' then
+    -- Same-LAN peers are reached over their LAN address: no NAT in between, every class pairs.
+    local saved = allowed
+    allowed = {[0] = true, true, true, true}
+    take('l' .. lan, left(), false)
+    allowed = saved
+  end
   if isp ~= '0' and left() > reserve then take('i' .. isp, left() - reserve, false) end
   if reg ~= '0' and left() > reserve then take('r' .. reg, left() - reserve, true) end
   take('a', math.min(left(), reserve), true)

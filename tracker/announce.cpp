@@ -212,7 +212,11 @@ uint32_t AnnounceHandler::interval_for(std::string_view device) const {
   if (p.interval_jitter <= 0)
     return static_cast<uint32_t>(p.interval * (ctx_.admission ? ctx_.admission->interval_factor() : 1.0));
   // Jitter only needs spread, not secrecy: a cheap hash of the device id.
-  uint32_t r = static_cast<uint32_t>(admission_key(device) >> 16);
+  // splitmix64 finaliser: ids that differ in one character (serial numbers) must spread too.
+  uint64_t z = admission_key(device);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  uint32_t r = static_cast<uint32_t>((z ^ (z >> 31)) >> 32);
   double frac = (static_cast<double>(r) / 4294967295.0) * 2.0 - 1.0;  // [-1, 1]
   double factor = ctx_.admission ? ctx_.admission->interval_factor() : 1.0;
   double v = p.interval * factor * (1.0 + frac * p.interval_jitter);

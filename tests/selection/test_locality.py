@@ -212,6 +212,17 @@ class LocalityTest(unittest.TestCase):
                                  nat=mint_nat_ticket(key, "hard-0", *SYMMETRIC))
         self.assertEqual(len(self.peers(reply)), 12)
 
+    def test_same_lan_pairs_whatever_the_nat_class(self):
+        ih = self.new_release("lan-symmetric")
+        key = self.tracker.token_key
+        home = "127.7.2.1"
+        self.announce(ih, home, 9001, device="sym-a", localip="192.168.7.11", lan="home-7",
+                      nat=mint_nat_ticket(key, "sym-a", *SYMMETRIC))
+        _, reply = self.announce(ih, home, 9002, device="sym-b", localip="192.168.7.12", lan="home-7", numwant=5,
+                                 nat=mint_nat_ticket(key, "sym-b", *SYMMETRIC))
+        self.assertEqual(self.peers(reply), [("192.168.7.11", 9001)],
+                         "two symmetric-NAT phones on one LAN reach each other over LAN addresses")
+
     def test_icode_overrides_address_and_forgery_is_ignored(self):
         ih = self.new_release("icode")
         good = mint_icode(self.icode_key, "carrier-q", "region-q")
