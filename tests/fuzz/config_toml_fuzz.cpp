@@ -38,6 +38,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!f) std::abort();
   if (size && std::fwrite(data, 1, size, f) != size) std::abort();
   std::fclose(f);
+  // Removed on every way out, so replays in ordinary test runs leave nothing in /tmp.
+  struct Unlink {
+    const std::string& p;
+    ~Unlink() { std::remove(p.c_str()); }
+  } unlink_after{path};
   try {
     auto r = parse(schema, {"--config", path});
     // Typed reads either succeed or name the key.
