@@ -507,6 +507,10 @@ std::string encode_scrape(const ScrapeResponse& res) {
   for (const auto& f : res.files)
     if (f.known) files.push_back(f);
   std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.info_hash < b.info_hash; });
+  // A query may name a hash twice; a bencoded dict must not repeat a key.
+  files.erase(std::unique(files.begin(), files.end(),
+                          [](const auto& a, const auto& b) { return a.info_hash == b.info_hash; }),
+              files.end());
   std::string out;
   bencode::Writer w(out);
   w.dict_begin().key("files").dict_begin();
