@@ -328,5 +328,22 @@ TEST(EncodeScrape, KnownFilesSortedByBinaryHash) {
   EXPECT_EQ(bencode::decode(encode_scrape(fail)).value.find("failure reason")->as_string(), "nope");
 }
 
+TEST(EncodeScrape, RepeatedHashIsReportedOnce) {
+  // Found by fuzz_announce_query: "info_hash=X&info_hash=X" produced a dict with a repeated key.
+  ScrapeRequest req;
+  std::string h = "info_hash=" + percent_all(hash_bytes(5));
+  ASSERT_FALSE(parse_scrape_query(h + "&" + h, req));
+  ScrapeResponse res;
+  for (const auto& ih : req.info_hashes) {
+    ScrapeEntry e;
+    e.info_hash = ih;
+    e.complete = 1;
+    res.files.push_back(e);
+  }
+  auto d = bencode::decode(encode_scrape(res));
+  ASSERT_TRUE(d) << bencode::to_string(d.error);
+  EXPECT_EQ(d.value.find("files")->as_dict().size(), 1u);
+}
+
 }  // namespace
 }  // namespace otaswarm
