@@ -12,7 +12,7 @@ PACKAGES=(
   # real components the tests start
   redis-server coturn python3-libtorrent aria2 transmission-cli opentracker
   mmdb-bin libmaxmind-db-writer-perl prometheus iproute2 iptables
-  gnuplot-nox curl ca-certificates python3 nodejs npm chromium
+  gnuplot-nox curl ca-certificates python3 chromium openssl
   # helm and browser tests: unzip (helm from npm), python3-yaml (rendered manifests)
   unzip python3-yaml
 )
@@ -23,6 +23,12 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+
+# Node.js may come from another packaging (e.g. NodeSource's nodejs bundles npm and conflicts
+# with Debian's npm): only ask Debian for it when there is no node/npm at all.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present" >&2
