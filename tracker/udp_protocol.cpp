@@ -137,36 +137,6 @@ std::string build_connect(uint32_t tid, uint64_t cid) {
   return o;
 }
 
-void build_announce_v4(std::string& o, uint32_t tid, uint32_t interval, uint32_t leechers, uint32_t seeders,
-                       const std::vector<PeerV4>& peers) {
-  o.clear();
-  o.reserve(20 + 6 * peers.size());
-  wr32(o, 1);
-  wr32(o, tid);
-  wr32(o, interval);
-  wr32(o, leechers);
-  wr32(o, seeders);
-  for (const auto& pe : peers) {
-    o.append(reinterpret_cast<const char*>(pe.ip.data()), 4);
-    wr16(o, pe.port);
-  }
-}
-
-void build_announce_v6(std::string& o, uint32_t tid, uint32_t interval, uint32_t leechers, uint32_t seeders,
-                       const std::vector<PeerV6>& peers) {
-  o.clear();
-  o.reserve(20 + 18 * peers.size());
-  wr32(o, 1);
-  wr32(o, tid);
-  wr32(o, interval);
-  wr32(o, leechers);
-  wr32(o, seeders);
-  for (const auto& pe : peers) {
-    o.append(reinterpret_cast<const char*>(pe.ip.data()), 16);
-    wr16(o, pe.port);
-  }
-}
-
 void build_announce_header(std::string& o, uint32_t tid, uint32_t interval, uint32_t leechers, uint32_t seeders) {
   o.clear();
   wr32(o, 1);
@@ -174,6 +144,29 @@ void build_announce_header(std::string& o, uint32_t tid, uint32_t interval, uint
   wr32(o, interval);
   wr32(o, leechers);
   wr32(o, seeders);
+}
+
+namespace {
+template <typename Peer>
+void build_announce(std::string& o, uint32_t tid, uint32_t interval, uint32_t leechers, uint32_t seeders,
+                    const std::vector<Peer>& peers) {
+  build_announce_header(o, tid, interval, leechers, seeders);
+  o.reserve(20 + (sizeof(Peer{}.ip) + 2) * peers.size());
+  for (const auto& pe : peers) {
+    o.append(reinterpret_cast<const char*>(pe.ip.data()), pe.ip.size());
+    wr16(o, pe.port);
+  }
+}
+}  // namespace
+
+void build_announce_v4(std::string& o, uint32_t tid, uint32_t interval, uint32_t leechers, uint32_t seeders,
+                       const std::vector<PeerV4>& peers) {
+  build_announce(o, tid, interval, leechers, seeders, peers);
+}
+
+void build_announce_v6(std::string& o, uint32_t tid, uint32_t interval, uint32_t leechers, uint32_t seeders,
+                       const std::vector<PeerV6>& peers) {
+  build_announce(o, tid, interval, leechers, seeders, peers);
 }
 
 std::string build_scrape(uint32_t tid, const std::vector<ScrapeEntry>& entries) {
