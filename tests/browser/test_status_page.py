@@ -12,6 +12,7 @@ import unittest
 import urllib.parse
 
 from otaswarm_harness import Proc, bin_path, http, write_secret
+from tracker_harness import bencode
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHROMIUM = "/usr/bin/chromium"
@@ -21,20 +22,6 @@ HOSTILE_NAME = '<img src=x onerror="document.body.dataset.pwned=1">ota-evil.img'
 
 LENGTH = 129241752
 PIECE = 4 * 1024 * 1024
-
-
-def bencode(v):
-    if isinstance(v, int):
-        return b"i%de" % v
-    if isinstance(v, str):
-        v = v.encode()
-    if isinstance(v, bytes):
-        return b"%d:%s" % (len(v), v)
-    if isinstance(v, list):
-        return b"l" + b"".join(bencode(x) for x in v) + b"e"
-    if isinstance(v, dict):
-        return b"d" + b"".join(bencode(k) + bencode(v[k]) for k in sorted(v)) + b"e"
-    raise TypeError(type(v))
 
 
 def make_torrent(announce, name=RELEASE_NAME):

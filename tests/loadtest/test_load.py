@@ -11,6 +11,7 @@ import tempfile
 import unittest
 
 from otaswarm_harness import Proc, bin_path, free_port, http, wait_until, write_secret
+from tracker_harness import bencode
 
 RATE = 200          # announces/s: far below what either tracker can do, so no errors are expected
 DURATION = 3        # seconds of sending
@@ -18,21 +19,6 @@ REQUEST_TIMEOUT_MS = 5000  # generous, so a busy CI machine shows latency, not t
 RUN_TIMEOUT = 60    # the generator's own bound is DURATION + its request timeout; this is the backstop
 KEY = "6b" * 32
 ADMIN = "ad" * 32
-
-
-def bencode(v):
-    if isinstance(v, int):
-        return b"i%de" % v
-    if isinstance(v, str):
-        v = v.encode()
-    if isinstance(v, bytes):
-        return b"%d:%s" % (len(v), v)
-    if isinstance(v, list):
-        return b"l" + b"".join(bencode(x) for x in v) + b"e"
-    if isinstance(v, dict):
-        items = sorted((k.encode() if isinstance(k, str) else k, x) for k, x in v.items())
-        return b"d" + b"".join(bencode(k) + bencode(x) for k, x in items) + b"e"
-    raise TypeError(type(v))
 
 
 def make_torrent(name, length):
