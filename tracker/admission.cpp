@@ -83,7 +83,7 @@ AdmissionController::AdmissionController(AdmissionConfig cfg, const Clock& clock
       device_(cfg.device, cfg.max_keys, clock),
       address_(cfg.address, cfg.max_keys, clock),
       swarm_(cfg.swarm, cfg.max_keys, clock),
-      periodic_({cfg.periodic_budget_per_second, cfg.periodic_budget_per_second}, 1 * 32, clock),
+      periodic_({cfg.periodic_budget_per_second, cfg.periodic_budget_per_second}, kPeriodicKeys, clock),
       last_tick_ms_(clock.mono_ms()) {}
 
 static uint32_t retry_seconds(double wait) { return static_cast<uint32_t>(std::ceil(std::max(1.0, wait))); }

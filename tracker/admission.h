@@ -87,6 +87,7 @@ class AdmissionController {
   AdmissionConfig cfg_;
   const Clock& clock_;
   TokenBuckets device_, address_, swarm_;
+  static constexpr size_t kPeriodicKeys = 32;  // one key in use; one slot per bucket shard
   TokenBuckets periodic_;  // single key
   std::atomic<uint64_t> count_{0};
   std::atomic<double> latency_sum_{0};

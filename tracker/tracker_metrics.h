@@ -18,6 +18,9 @@ struct TrackerMetrics {
   metrics::Family<metrics::Histogram>& duration;
   metrics::Family<metrics::Counter>& rejects;
   metrics::Family<metrics::Counter>& udp_dropped;
+  // Drops are the spoofed-flood path: resolved once, so a dropped datagram is one atomic add.
+  enum DropReason { kTruncated, kGarbage, kUnknownAction, kSendFailed, kDropReasons };
+  std::array<metrics::Counter*, kDropReasons> dropped{};
   metrics::Family<metrics::Counter>& http_connections;
   metrics::Counter& http_bad_requests;
   metrics::Counter& http_timeouts;

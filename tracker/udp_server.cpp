@@ -37,7 +37,7 @@ struct UdpServer::Worker : std::enable_shared_from_this<UdpServer::Worker> {
       auto send = [self, to, r = std::move(reply)] {
         boost::system::error_code ec;
         self->socket.send_to(asio::buffer(r), to, 0, ec);
-        if (ec) self->server.m_.udp_dropped.with({"send_failed"}).inc();
+        if (ec) self->server.m_.dropped[TrackerMetrics::kSendFailed]->inc();
       };
       if (self->ctx.get_executor().running_in_this_thread()) send();
       else asio::post(self->ctx, std::move(send));
@@ -86,15 +86,15 @@ void UdpServer::process(std::string_view datagram, const udp_t::endpoint& from,
                         std::function<void(std::string&&)> reply) const {
   auto pk = udp::parse(datagram);
   auto t0 = std::chrono::steady_clock::now();
-  auto drop = [&](const char* reason) { m_.udp_dropped.with({reason}).inc(); };
+  auto drop = [&](TrackerMetrics::DropReason reason) { m_.dropped[reason]->inc(); };
   switch (pk.error) {
     case udp::ParseError::ok: break;
     case udp::ParseError::truncated:
-      if (datagram.size() < 16) return drop("truncated");
+      if (datagram.size() < 16) return drop(TrackerMetrics::kTruncated);
       m_.reject_counter(static_cast<uint8_t>(Reject::bad_request)).inc();
       return reply(udp::build_error(pk.transaction_id, "truncated request"));
-    case udp::ParseError::bad_protocol_id: return drop("garbage");
-    case udp::ParseError::unknown_action: return drop("unknown_action");
+    case udp::ParseError::bad_protocol_id: return drop(TrackerMetrics::kGarbage);
+    case udp::ParseError::unknown_action: return drop(TrackerMetrics::kUnknownAction);
     case udp::ParseError::bad_options:
       m_.reject_counter(static_cast<uint8_t>(Reject::bad_request)).inc();
       return reply(udp::build_error(pk.transaction_id, "malformed BEP 41 options"));
