@@ -251,11 +251,18 @@ class LocalityTest(unittest.TestCase):
 
     def test_sighup_reload_and_bad_map_keeps_old(self):
         ih = self.new_release("reload")
+        moved = []
         for i in range(3):
-            self.announce(ih, "127.5.9.%d" % (10 + i), 8800 + i)   # ispy
-            self.announce(ih, "127.6.9.%d" % (10 + i), 8900 + i)   # ispz
-        _, reply = self.announce(ih, "127.6.9.200", 8999, numwant=3)
-        self.assertEqual(sum(1 for ip, _ in self.peers(reply) if ip.startswith("127.6.")), 1)
+            moved.append(self.announce(ih, "127.5.9.%d" % (10 + i), 8800 + i)[0])   # ispy.region-a
+            self.announce(ih, "127.6.9.%d" % (10 + i), 8900 + i)                    # ispz.region-b
+
+        def isp_handouts(source, port, numwant):
+            before = self.tracker.release(ih)["tiers"]["isp"]
+            _, reply = self.announce(ih, source, port, numwant=numwant)
+            self.assertEqual(len(self.peers(reply)), numwant)  # every other peer is handed out
+            return self.tracker.release(ih)["tiers"]["isp"] - before
+
+        self.assertEqual(isp_handouts("127.6.9.200", 8999, 6), 3, "before: only the 127.6 peers share the ISP")
         new_map = json.loads(json.dumps(ALTO_MAP))
         new_map["network-map"]["ispz.region-b"]["ipv4"].append("127.5.0.0/16")
         del new_map["network-map"]["ispy.region-a"]
@@ -263,17 +270,15 @@ class LocalityTest(unittest.TestCase):
             json.dump(new_map, f)
         self.tracker.proc.p.send_signal(signal.SIGHUP)
         self.assertTrue(wait_until(lambda: "locality data reloaded" in self.tracker.stderr(), timeout=10))
-        for i in range(3):  # re-announce so the peers pick up their new ISP
-            self.announce(ih, "127.5.9.%d" % (10 + i), 8800 + i, device="re-%d" % i)
-        _, reply = self.announce(ih, "127.6.9.201", 8998, numwant=5)
-        self.assertGreaterEqual(sum(1 for ip, _ in self.peers(reply) if ip.startswith("127.5.")), 3)
+        for i, device in enumerate(moved):  # a new session picks up the new locality
+            self.announce(ih, "127.5.9.%d" % (10 + i), 8800 + i, device=device, event="started")
+        self.assertEqual(isp_handouts("127.6.9.201", 8998, 7), 7, "after the reload 127.5 is the same ISP")
         with open(self.map_path, "w") as f:
             f.write("{not json")
         self.tracker.proc.p.send_signal(signal.SIGHUP)
         self.assertTrue(wait_until(lambda: "locality reload failed" in self.tracker.stderr(), timeout=10))
         self.assertIsNone(self.tracker.proc.p.poll(), "tracker must survive a bad map")
-        _, reply = self.announce(ih, "127.6.9.202", 8997, numwant=5)
-        self.assertGreaterEqual(sum(1 for ip, _ in self.peers(reply) if ip.startswith("127.5.")), 3)
+        self.assertEqual(isp_handouts("127.6.9.202", 8997, 8), 8, "a bad map keeps the previous data")
         with open(self.map_path, "w") as f:
             json.dump(ALTO_MAP, f)
 
