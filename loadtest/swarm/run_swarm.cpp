@@ -251,7 +251,8 @@ int run_swarm(const std::vector<std::string>& args) {
   Population pop = make_population(opts.scenario, seed);
   Result r;
   if (opts.policy.use_peers) {
-    TrackerDirectory dir(opts.scenario, opts.policy, cal, pop, tracker_bin.empty() ? sibling_tracker_binary() : tracker_bin);
+    TrackerDirectory dir(opts.scenario, opts.policy, cal, pop, tracker_bin.empty() ? sibling_tracker_binary() : tracker_bin,
+                         seed);
     r = simulate(opts, pop, &dir);
     dir.stop();
   } else {
