@@ -280,17 +280,20 @@ class Engine {
       ph_[a].avail[i] += ph_[b].have[i];
       ph_[b].avail[i] += ph_[a].have[i];
     }
-    // A client with a free upload slot unchokes a new interested peer at once.
+    // A client with a free upload slot unchokes a new interested peer at once (a LAN peer always).
     for (uint8_t d = 0; d < 2; ++d) {
       uint32_t sender = d == 0 ? a : b;
-      if (unchoked_count(sender) < cal_.upload_slots + kOptimisticSlots) conns_[idx].dir[d].unchoked = true;
+      if (t == ConnType::lan || unchoked_count(sender) < cal_.upload_slots + kOptimisticSlots)
+        conns_[idx].dir[d].unchoked = true;
     }
     r_.connections_by_type[static_cast<size_t>(t)]++;
   }
 
+  // Unchoked internet peers: the ones that count against the upload slots.
   uint32_t unchoked_count(uint32_t id) const {
     uint32_t n = 0;
-    for (uint32_t idx : ph_[id].conns) n += conns_[idx].dir[conns_[idx].a == id ? 0 : 1].unchoked;
+    for (uint32_t idx : ph_[id].conns)
+      n += conns_[idx].type != ConnType::lan && conns_[idx].dir[conns_[idx].a == id ? 0 : 1].unchoked;
     return n;
   }
 
@@ -323,6 +326,8 @@ class Engine {
   }
 
   // Tit-for-tat: leechers unchoke who gave them most, seeders rotate; plus one optimistic slot.
+  // Upload slots divide the access uplink, which a LAN sibling does not use: LAN peers are
+  // unchoked outside them (else punched internet peers crowd the 24 Mbit/s sibling out).
   void choke_round(uint32_t id) {
     {
       PhoneState& p = ph_[id];
@@ -334,6 +339,10 @@ class Engine {
         c.dir[out].unchoked = false;
         uint32_t other = out == 0 ? c.b : c.a;
         if (ph_[other].state != State::leeching || p.have_count == 0) continue;
+        if (c.type == ConnType::lan) {
+          c.dir[out].unchoked = true;
+          continue;
+        }
         double score = p.state == State::seeding ? std::uniform_real_distribution<double>(0, 1)(rng_)
                                                  : c.dir[1 - out].interval_bytes;
         cand.push_back({score, idx});
@@ -398,6 +407,14 @@ class Engine {
       p.complete_s = now_ + cal_.step_s;
       p.stop_s = p.complete_s + o_.scenario.seed_time_s;
       ++done;
+      // Two seeds have nothing for each other: clients drop such connections (libtorrent's
+      // redundant-connection check, BEP 21 upload-only), which frees slots for new leechers.
+      for (uint32_t idx : std::vector<uint32_t>(p.conns)) {
+        const Conn& c = conns_[idx];
+        if (ph_[c.a == id ? c.b : c.a].state != State::seeding) continue;
+        close(idx);
+        r_.seed_pairs_closed++;
+      }
       if (pol_.use_peers) announce(id, Event::completed);
     }
   }

@@ -41,6 +41,7 @@ struct Result {
   double saving_pct = 0, net_saving_pct = 0;  // net: relayed bytes count as egress too
   double completion_p50_s = 0, completion_p95_s = 0, completion_max_s = 0, sim_end_s = 0;
   uint64_t connections_by_type[kConnTypes]{};
+  uint64_t seed_pairs_closed = 0;  // connections dropped because both ends had become seeds
   uint64_t punch_attempts = 0, punch_successes = 0, relay_refused = 0, hairpin_failures = 0, unreachable_pairs = 0;
   uint64_t announces = 0, announce_errors = 0, peers_handed_out = 0;
   std::string lan_pairing;

@@ -111,6 +111,7 @@ std::string to_json(const Result& r, const Calibration& cal) {
   boost::json::object conns;
   for (size_t t = 0; t < kConnTypes; ++t) conns[to_string(static_cast<ConnType>(t))] = r.connections_by_type[t];
   o["connections"] = conns;
+  o["seed_pairs_closed"] = r.seed_pairs_closed;
   o["punch_attempts"] = r.punch_attempts;
   o["punch_successes"] = r.punch_successes;
   o["relay_refused"] = r.relay_refused;

@@ -72,6 +72,8 @@ TEST(Engine, ConnectablePhonesShare) {
   expect_consistent(r);
   EXPECT_GT(r.saving_pct, 0.0);
   EXPECT_EQ(r.connections_by_type[static_cast<size_t>(ConnType::direct)], 10u);  // every pair of 5
+  // All five finish and every pair ends as two seeds: each connection is dropped then, once.
+  EXPECT_EQ(r.seed_pairs_closed, 10u);
 }
 
 TEST(Engine, SymmetricPairsNeedTheRelay) {
