@@ -208,6 +208,13 @@ w("[simulation.md](simulation.md#why-locality-once-beat-otaswarm)): a phone drop
 w("are seeds (%d such connections here), so seeders keep slots free for new leechers, and LAN" % fl_o["seed_pairs_closed"])
 w("siblings are unchoked outside the upload slots, so punched internet peers do not crowd them out.")
 w("")
+w("Relays are admitted by the rendezvous's `RelayBudget` with its default flags: at most %d concurrent" % fl_o["relay_capacity"])
+w("sessions for the release (10 MiB/s ÷ 256 KiB/s per pair); %d were held at the peak, %d relayed" %
+  (fl_o["relay_sessions_peak"], fl_o["connections"]["relayed"]))
+w("connections formed and %d relay requests were refused. A slot stays held for the session TTL" % fl_o["relay_refused"])
+w("(600 s) after its connection ends, since the budget has no release call, so in a flash crowd the")
+w("first relayed pairs keep the budget and later ones are refused.")
+w("")
 w("Runs are repeatable: the simulator seeds the tracker's selection (`--selection-seed`), so the same")
 w("`--seed` prints the same JSON.")
 w("")

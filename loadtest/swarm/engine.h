@@ -37,7 +37,9 @@ struct Result {
   uint64_t file_bytes = 0, piece_bytes = 0;
   uint64_t client_server_bytes = 0, s3_bytes = 0, peer_bytes = 0, cross_isp_bytes = 0;
   uint64_t bytes_by_type[kConnTypes]{};  // peer bytes by connection type (lan, direct, punched, unassisted, relayed)
-  uint64_t relay_budget_bytes = 0;
+  uint64_t relay_capacity = 0;       // concurrent relay sessions the release may hold (RelayBudget)
+  uint64_t relay_sessions_peak = 0;  // most sessions held at once
+  uint64_t relay_session_bytes_per_s = 0;
   double saving_pct = 0, net_saving_pct = 0;  // net: relayed bytes count as egress too
   double completion_p50_s = 0, completion_p95_s = 0, completion_max_s = 0, sim_end_s = 0;
   uint64_t connections_by_type[kConnTypes]{};
