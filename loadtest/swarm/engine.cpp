@@ -347,11 +347,15 @@ class Engine {
     {
       PhoneState& p = ph_[id];
       if (p.state != State::leeching && p.state != State::seeding) return;
+      // A relayed pair in use renews its slot, as a client re-asks the rendezvous; a slot that
+      // lapsed and cannot be had again ends the relay.
+      for (uint32_t idx : std::vector<uint32_t>(p.conns)) {
+        const Conn& c = conns_[idx];
+        if (c.type == ConnType::relayed && c.a == id && !admit_relay(c.a, c.b)) close(idx);
+      }
       std::vector<std::pair<double, uint32_t>> cand;  // (score, conn)
       for (uint32_t idx : p.conns) {
         Conn& c = conns_[idx];
-        // A relayed pair in use renews its slot, as a client re-asks the rendezvous.
-        if (c.type == ConnType::relayed && c.a == id) relay_budget_.admit(o_.scenario.name, relay_pair(c.a, c.b), now_ms());
         int out = c.a == id ? 0 : 1;
         c.dir[out].unchoked = false;
         uint32_t other = out == 0 ? c.b : c.a;
