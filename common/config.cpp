@@ -124,6 +124,8 @@ void load_table(const Schema& schema, const toml::table& t, const std::string& p
       load_table(schema, *sub, key, out);
       continue;
     }
+    // TOML allows `"" = …`: name it so the error line still says which key is wrong.
+    if (key.empty()) throw ConfigError("\"\"", "empty configuration key");
     const Option* opt = schema.find(key);
     if (!opt) throw ConfigError(key, "unknown configuration key");
     std::vector<std::string> vals;

@@ -144,6 +144,17 @@ std::optional<Mapping> parse_mapping(std::string_view s) {
   return std::nullopt;
 }
 
+std::optional<NatClass> classic_class(std::string_view name) {
+  using F = Filtering;
+  using M = Mapping;
+  if (name == "public") return NatClass{M::endpoint_independent, F::endpoint_independent, true};
+  if (name == "full-cone") return NatClass{M::endpoint_independent, F::endpoint_independent, false};
+  if (name == "restricted") return NatClass{M::endpoint_independent, F::address_dependent, false};
+  if (name == "port-restricted") return NatClass{M::endpoint_independent, F::address_and_port_dependent, false};
+  if (name == "symmetric") return NatClass{M::address_and_port_dependent, F::address_and_port_dependent, false};
+  return std::nullopt;
+}
+
 std::optional<Filtering> parse_filtering(std::string_view s) {
   for (auto f : {Filtering::unknown, Filtering::endpoint_independent, Filtering::address_dependent,
                  Filtering::address_and_port_dependent})

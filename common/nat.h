@@ -38,6 +38,12 @@ const char* to_string(Reach r);
 std::optional<Mapping> parse_mapping(std::string_view s);
 std::optional<Filtering> parse_filtering(std::string_view s);
 
+// The classic (RFC 3489) NAT names as full classes: "public", "full-cone", "restricted",
+// "port-restricted", "symmetric" — how simulators and load generators describe a population.
+std::optional<NatClass> classic_class(std::string_view name);
+inline constexpr std::string_view kClassicNames[] = {"public", "full-cone", "restricted", "port-restricted",
+                                                     "symmetric"};
+
 enum class Decision : uint8_t { direct, punch_a_initiates, punch_b_initiates, punch_simultaneous, relay };
 const char* to_string(Decision d);
 // The compatibility matrix (docs/nat.md): how A and B get a path to each other.

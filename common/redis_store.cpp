@@ -424,6 +424,15 @@ RedisStore::~RedisStore() { client_.reset(); }
 
 std::string RedisStore::backend() const { return client_->cluster() ? "redis-cluster" : "redis"; }
 
+uint64_t RedisStore::script_seed() {
+  if (!opts_.memory.seed) return crypto::random_u64();
+  // splitmix64 over a counter: announces of a seeded tracker draw a fixed sequence.
+  uint64_t z = opts_.memory.seed + 0x9e3779b97f4a7c15ULL * (script_calls_.fetch_add(1, std::memory_order_relaxed) + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
 std::string RedisStore::swarm_key(const InfoHash& h) const { return opts_.key_prefix + ":{" + crypto::hex(h) + "}"; }
 
 bool RedisStore::healthy(std::string& why) const {
@@ -555,7 +564,7 @@ void RedisStore::announce(const AnnounceOp& op, AnnounceCallback cb) {
       flags,
       p.ip.v6 ? "6" : "4",
       p.has_lan ? (p.lan_ip.v6 ? "6" : "4") : "0",
-      std::to_string(crypto::random_u64() % (1u << 30)),
+      std::to_string(script_seed() % (1u << 30)),
       std::to_string(opts_.memory.max_peers_per_swarm),
       std::to_string(clock_.unix_seconds()),
       std::to_string(op.min_interval_ms),

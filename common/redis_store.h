@@ -67,6 +67,8 @@ class RedisStore final : public SwarmStore {
   void succeed();
   std::optional<SwarmCounts> cached(const InfoHash& h) const;
   AnnounceResult degraded_answer(const AnnounceOp& op);
+  // Seed of one announce script's math.random: random, or a repeatable sequence from opts.memory.seed.
+  uint64_t script_seed();
 
   RedisStoreOptions opts_;
   const Clock& clock_;
@@ -74,6 +76,7 @@ class RedisStore final : public SwarmStore {
   MemoryStore fallback_;
   std::atomic<bool> degraded_{false};
   std::atomic<size_t> in_flight_{0};
+  std::atomic<uint64_t> script_calls_{0};
   mutable std::mutex mu_;
   std::string last_error_;
   std::chrono::steady_clock::time_point last_failure_{};

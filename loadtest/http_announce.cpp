@@ -28,7 +28,8 @@ std::string http_announce_target(const Announce& a, int32_t numwant) {
   std::string t;
   t.reserve(a.path->size() + 256);
   t += *a.path;
-  t += "?info_hash=";
+  // The path may already carry the phone's query (localip, lan, nat).
+  t += a.path->find('?') == std::string::npos ? "?info_hash=" : "&info_hash=";
   percent_encode(t, crypto::as_view(*a.info_hash));
   t += "&peer_id=";
   percent_encode(t, {reinterpret_cast<const char*>(a.peer_id.data()), a.peer_id.size()});

@@ -8,6 +8,7 @@
 
 namespace otaswarm::loadtest {
 
+// "<path>?info_hash=…" (or "<path>&info_hash=…" when the path carries a query already):
 // "<path>?info_hash=…&peer_id=…&port=…&uploaded=…&downloaded=…&left=…&compact=1&numwant=…[&event=…]&key=…"
 std::string http_announce_target(const Announce& a, int32_t numwant);
 

@@ -59,6 +59,13 @@ config::Schema schema() {
       .add("token-ttl", Kind::integer, "seconds the minted tokens stay valid beyond the run", {"3600"})
       .add("source-ips", Kind::string, "spread phones over these loopback source addresses, e.g. 127.1.0.0/16")
       .add("sockets", Kind::integer, "source sockets (= distinct source addresses with --source-ips)", {"64"})
+      .add("household-phones", Kind::integer,
+           "phones per household: one source address (home router), one LAN and one NAT class", {"1"})
+      .add("lan-hints", Kind::boolean, "phones send `localip` (192.168.1.x) and `lan` (hash naming the household)")
+      .add("nat-mix", Kind::string,
+           "phones send signed NAT tickets with classes drawn per household, e.g. "
+           "public=0.05,full-cone=0.1,restricted=0.15,port-restricted=0.5,symmetric=0.2 (needs --token-key-file)")
+      .add("nat-ticket-key-file", Kind::string, "the tracker's NAT-ticket key [default: --token-key-file]")
       .add("periodic", Kind::integer, "periodic announces between started and completed", {"2"})
       .add("stopped", Kind::boolean, "after completed, send stopped and start over")
       .add("allow-private-target", Kind::boolean, "also allow RFC 1918/ULA targets (own network namespaces)")
@@ -167,6 +174,17 @@ int load_command(const Args& args) {
     p.path_base = path;
   }
   if (p.path_base.size() > kMaxPathBase) throw ConfigError("tracker", "the announce path is too long");
+  p.household_phones = static_cast<uint32_t>(v.integer("household-phones", 1, kMaxHouseholdPhones));
+  p.lan_hints = v.boolean("lan-hints");
+  if (v.has("nat-mix")) {
+    if (p.token_key.empty()) throw ConfigError("nat-mix", "NAT tickets name the device: give --token-key-file");
+    std::string err;
+    p.nat_mix = parse_nat_mix(v.str("nat-mix"), err);
+    if (!p.nat_mix) throw ConfigError("nat-mix", err);
+    if (v.has("nat-ticket-key-file")) p.nat_key = config::read_secret_file("nat-ticket-key-file", v.str("nat-ticket-key-file"));
+  } else if (v.has("nat-ticket-key-file")) {
+    throw ConfigError("nat-ticket-key-file", "only used with --nat-mix");
+  }
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);

@@ -2,10 +2,17 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
+#include "common/crypto.h"
 #include "common/token.h"
 
 namespace otaswarm::loadtest {
+
+namespace {
+constexpr uint32_t kFirstLanHost = 10;
+constexpr size_t kLanHintBytes = 8;  // 16 hex characters
+}  // namespace
 
 const char* to_string(Event e) {
   switch (e) {
@@ -36,6 +43,7 @@ uint64_t Population::usable_addresses(const net::Cidr& c) {
 Population::Population(PopulationConfig config)
     : config_(std::move(config)), counts_(config_.phones, 0), paths_(config_.phones) {
   config_.slots = std::max<uint32_t>(1, std::min(config_.slots, config_.phones));
+  config_.household_phones = std::clamp<uint32_t>(config_.household_phones, 1, kMaxHouseholdPhones);
   if (config_.source_cidr) {
     config_.slots = static_cast<uint32_t>(std::min<uint64_t>(config_.slots, usable_addresses(*config_.source_cidr)));
     distinct_addresses_ = config_.slots;
@@ -63,6 +71,72 @@ std::optional<net::Address> Population::source_address(uint32_t slot) const {
   return net::Address(boost::asio::ip::address_v6(bytes));
 }
 
+std::optional<NatMix> parse_nat_mix(std::string_view spec, std::string& error) {
+  NatMix mix{};
+  double total = 0;
+  while (!spec.empty()) {
+    size_t comma = spec.find(',');
+    std::string_view item = spec.substr(0, comma);
+    spec = comma == std::string_view::npos ? std::string_view() : spec.substr(comma + 1);
+    size_t eq = item.find('=');
+    const auto* name = std::find(std::begin(nat::kClassicNames), std::end(nat::kClassicNames), item.substr(0, eq));
+    if (eq == std::string_view::npos || name == std::end(nat::kClassicNames)) {
+      error = std::string(item) + ": expected CLASS=SHARE, CLASS one of public, full-cone, restricted, "
+                                  "port-restricted, symmetric";
+      return std::nullopt;
+    }
+    std::string num(item.substr(eq + 1));
+    char* end = nullptr;
+    double share = std::strtod(num.c_str(), &end);
+    if (num.empty() || *end != '\0' || !(share >= 0) || share > 1e6) {
+      error = std::string(item) + ": the share is not a non-negative number";
+      return std::nullopt;
+    }
+    mix[static_cast<size_t>(name - std::begin(nat::kClassicNames))] += share;
+    total += share;
+  }
+  if (!(total > 0)) {
+    error = "no class has a share above 0";
+    return std::nullopt;
+  }
+  for (double& m : mix) m /= total;
+  return mix;
+}
+
+uint64_t Population::household_of(uint32_t phone) const {
+  // Phones on one slot are phone, phone + slots, …; runs of household_phones of them form a home.
+  uint32_t within_slot = phone / config_.slots;
+  return uint64_t{within_slot / config_.household_phones} * config_.slots + slot_of(phone);
+}
+
+uint32_t Population::households() const {
+  uint32_t n = 0;
+  for (uint32_t slot = 0; slot < config_.slots && slot < config_.phones; ++slot) {
+    uint32_t on_slot = (config_.phones - slot + config_.slots - 1) / config_.slots;
+    n += (on_slot + config_.household_phones - 1) / config_.household_phones;
+  }
+  return n;
+}
+
+std::optional<size_t> Population::nat_class_of(uint32_t phone) const {
+  if (!config_.nat_mix) return std::nullopt;
+  // One fixed draw per household (splitmix64 finaliser), so the mix holds over households.
+  uint64_t z = household_of(phone) + 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  double u = static_cast<double>(z >> 11) * 0x1.0p-53;
+  double acc = 0;
+  size_t last = 0;
+  for (size_t i = 0; i < kNatClasses; ++i) {
+    if ((*config_.nat_mix)[i] <= 0) continue;
+    last = i;
+    acc += (*config_.nat_mix)[i];
+    if (u < acc) return i;
+  }
+  return last;
+}
+
 const std::string& Population::path_of(uint32_t phone) {
   std::string& p = paths_[phone];
   if (!p.empty()) return p;
@@ -72,6 +146,31 @@ const std::string& Population::path_of(uint32_t phone) {
     char number[16];
     std::snprintf(number, sizeof number, "%08u", phone);
     p = config_.path_base + "/" + token::mint(config_.token_key, config_.device_prefix + number, config_.token_expiry);
+  }
+  char sep = p.find('?') == std::string::npos ? '?' : '&';
+  auto add = [&](const char* key, const std::string& value) {
+    p += sep;
+    p += key;
+    p += '=';
+    p += value;
+    sep = '&';
+  };
+  uint64_t home = household_of(phone);
+  if (config_.lan_hints) {
+    uint32_t member = (phone / config_.slots) % config_.household_phones;
+    add("localip", "192.168.1." + std::to_string(kFirstLanHost + member));
+    auto h = crypto::sha256("loadtest-household-" + std::to_string(home));
+    add("lan", crypto::hex(std::span<const uint8_t>(h.data(), kLanHintBytes)));
+  }
+  if (auto cls = nat_class_of(phone); cls && !config_.token_key.empty()) {
+    char number[16];
+    std::snprintf(number, sizeof number, "%08u", phone);
+    nat::Ticket t;
+    t.device_id = config_.device_prefix + number;
+    t.cls = *nat::classic_class(nat::kClassicNames[*cls]);
+    if (auto src = source_address(slot_of(phone))) t.reflexive = net::format(*src, port_of(phone));
+    t.expiry = config_.token_expiry;
+    add("nat", nat::mint_ticket(config_.nat_key.empty() ? config_.token_key : config_.nat_key, t));
   }
   return p;
 }
@@ -92,7 +191,7 @@ Announce Population::next(uint32_t phone) {
     a.left = 0;
   }
   a.uploaded = a.downloaded / 2;
-  a.port = static_cast<uint16_t>(kFirstPeerPort + (phone / distinct_addresses_) % kPeerPortRange);
+  a.port = port_of(phone);
   a.key = phone;
   char id[21];
   std::snprintf(id, sizeof id, "-OS0001-%012x", phone);

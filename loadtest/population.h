@@ -4,11 +4,14 @@
 // and the event sequence of each phone: started → periodic × N → completed → (stopped → again).
 #include <array>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/crypto.h"
+#include "common/nat.h"
 #include "common/net.h"
 
 namespace otaswarm::loadtest {
@@ -30,6 +33,14 @@ struct Lifecycle {
   uint32_t cycle() const { return send_stopped ? periodic + 3 : 0; }
 };
 
+inline constexpr uint32_t kMaxHouseholdPhones = 200;  // 192.168.1.10 … .209
+inline constexpr size_t kNatClasses = std::size(nat::kClassicNames);
+
+// Shares of the classic NAT classes ("public", "full-cone", …, in nat::kClassicNames order);
+// parsed from "port-restricted=0.5,symmetric=0.2,…". Shares need not sum to 1.
+using NatMix = std::array<double, kNatClasses>;
+std::optional<NatMix> parse_nat_mix(std::string_view spec, std::string& error);
+
 struct PopulationConfig {
   uint32_t phones = 10000;
   std::optional<net::Cidr> source_cidr;  // spread over these addresses; none: the OS picks
@@ -41,6 +52,12 @@ struct PopulationConfig {
   std::string token_key;    // when set: one minted device token per phone in the path
   std::string device_prefix = "loadtest-";  // device ids are prefix + 8-digit phone number
   int64_t token_expiry = 0;  // unix seconds
+  // A household: this many phones behind one home router, so on one slot (public address) with
+  // distinct ports, on one LAN (192.168.1.10, .11, …) and with one NAT class.
+  uint32_t household_phones = 1;
+  bool lan_hints = false;    // phones send `localip` and `lan` (a hash naming the household)
+  std::optional<NatMix> nat_mix;  // when set (needs token_key): phones send a signed `nat` ticket
+  std::string nat_key;            // the tracker's NAT-ticket key (by default its token key)
 };
 
 struct Announce {
@@ -69,8 +86,16 @@ class Population {
 
   // The phone's next announce; advances its lifecycle.
   Announce next(uint32_t phone);
+  // Path and the phone's LAN/NAT query ("/announce/<token>?localip=…&lan=…&nat=…").
   const std::string& path_of(uint32_t phone);
+  uint64_t household_of(uint32_t phone) const;
+  uint32_t households() const;
+  // Index into nat::kClassicNames of the phone's NAT class; nullopt without a NAT mix.
+  std::optional<size_t> nat_class_of(uint32_t phone) const;
   uint32_t announces_of(uint32_t phone) const { return counts_[phone]; }
+  uint16_t port_of(uint32_t phone) const {
+    return static_cast<uint16_t>(kFirstPeerPort + (phone / distinct_addresses_) % kPeerPortRange);
+  }
 
  private:
   PopulationConfig config_;

@@ -68,6 +68,13 @@ json::object make_report(const ReportContext& ctx, const LoadResult& r) {
   rep["phones"] = o.population.phones;
   rep["source_addresses"] = o.population.source_cidr ? r.slots : 1u;
   rep["sockets_per_run"] = r.slots;
+  rep["household_phones"] = o.population.household_phones;
+  rep["lan_hints"] = o.population.lan_hints;
+  if (o.population.nat_mix) {
+    json::object mix;
+    for (size_t i = 0; i < kNatClasses; ++i) mix[nat::kClassicNames[i]] = (*o.population.nat_mix)[i];
+    rep["nat_mix"] = mix;
+  }
   rep["concurrency"] = o.concurrency;
   rep["timeout_ms"] = static_cast<double>(o.timeout_ns) / kNsPerMs;
   rep["numwant"] = o.numwant;

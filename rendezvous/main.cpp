@@ -56,10 +56,14 @@ config::Schema schema() {
       .add("rate-per-device", Kind::number, "authenticated requests/s per device", {"5"})
       .add("rate-per-device-burst", Kind::number, "burst per device", {"20"})
       .add("rate-max-keys", Kind::integer, "rate-limit table size per thread", {"100000"})
-      .add("relay-budget-bytes-per-second", Kind::number, "relay budget of one release, bytes/s", {"10485760"})
-      .add("relay-session-bytes-per-second", Kind::number, "rate one relayed pair may use, bytes/s", {"262144"})
-      .add("relay-max-allocations", Kind::integer, "concurrent relay sessions per release", {"100"})
-      .add("relay-session-ttl", Kind::integer, "relay slot lifetime without renewal, seconds", {"600"})
+      .add("relay-budget-bytes-per-second", Kind::number, "relay budget of one release, bytes/s",
+           {std::to_string(static_cast<int64_t>(rendezvous::kDefaultRelayBudget.release_bytes_per_second))})
+      .add("relay-session-bytes-per-second", Kind::number, "rate one relayed pair may use, bytes/s",
+           {std::to_string(static_cast<int64_t>(rendezvous::kDefaultRelayBudget.session_bytes_per_second))})
+      .add("relay-max-allocations", Kind::integer, "concurrent relay sessions per release",
+           {std::to_string(rendezvous::kDefaultRelayBudget.max_allocations)})
+      .add("relay-session-ttl", Kind::integer, "relay slot lifetime without renewal, seconds",
+           {std::to_string(rendezvous::kDefaultRelayBudget.session_ttl_ms / 1000)})
       .add("tcp-max-connections", Kind::integer, "open STUN-over-TCP connections at most", {"10000"})
       .add("threads", Kind::integer, "I/O threads (0: one per core)", {"0"})
       .add("log-level", Kind::string, "debug, info, warn, error", {"info"});

@@ -16,6 +16,9 @@ struct RelayBudgetConfig {
   int64_t session_ttl_ms = 0;           // a session holds its slot this long unless renewed
 };
 
+// The rendezvous's defaults (its --relay-* flags); the simulator admits relays with the same.
+inline constexpr RelayBudgetConfig kDefaultRelayBudget{10 * 1024 * 1024, 256 * 1024, 100, 600 * 1000};
+
 class RelayBudget {
  public:
   explicit RelayBudget(RelayBudgetConfig c) : c_(c) {}

@@ -4,6 +4,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 #include <csignal>
+#include <limits>
 #include <thread>
 
 #include "common/http_server.h"
@@ -63,6 +64,9 @@ config::Schema tracker_schema() {
       .add("peer-selection", Kind::string, "locality (same LAN, ISP, region first) | random (plain tracker)",
            {"locality"})
       .add("reachability", Kind::boolean, "pair peers by NAT class (tickets from the rendezvous)", {"true"})
+      .add("selection-seed", Kind::integer,
+           "seed of the peer-selection RNG (0 = random); a fixed seed makes hand-outs repeatable (simulator, tests)",
+           {"0"})
       .add("outside-isp-peers", Kind::integer, "peers from other ISPs kept in every list", {"2"})
       .add("locality-mmdb", Kind::string, "MaxMind-format ASN (GeoLite2-ASN schema) database; reloaded on SIGHUP")
       .add("locality-map", Kind::string, "ALTO network map JSON (RFC 7285 §11.2.1), PID = <isp>[.<region>]; reloaded on SIGHUP")
@@ -243,6 +247,7 @@ int run_tracker(const config::Values& v) {
   store::MemoryStoreOptions sopts;
   sopts.peer_timeout_ms = peer_timeout * 1000;
   sopts.max_swarms = static_cast<size_t>(v.integer("max-swarms", 1, 100000000));
+  sopts.seed = static_cast<uint64_t>(v.integer("selection-seed", 0, std::numeric_limits<int64_t>::max()));
   metrics::Registry reg;
   auto store_ptr = make_store(store_url, sopts, clock, &reg, store_err);
   if (!store_ptr) throw ConfigError("store", store_err);

@@ -85,7 +85,8 @@ double percentile(std::vector<double> v, double q) {
 class Engine {
  public:
   Engine(const SimOptions& o, const Population& pop, Directory* dir)
-      : o_(o), cal_(o.cal), pol_(o.policy), pop_(pop), dir_(dir), rng_(o.seed ^ 0x5157A12Dull) {
+      : o_(o), cal_(o.cal), pol_(o.policy), pop_(pop), dir_(dir), rng_(o.seed ^ 0x5157A12Dull),
+        relay_budget_(o.policy.relay_budget) {
     const Scenario& s = o.scenario;
     pieces_ = static_cast<uint32_t>((s.file_bytes + s.piece_bytes - 1) / s.piece_bytes);
     ph_.resize(pop.phones.size());
@@ -107,7 +108,10 @@ class Engine {
     r_.file_bytes = s.file_bytes;
     r_.piece_bytes = s.piece_bytes;
     r_.client_server_bytes = s.file_bytes * pop.phones.size();
-    r_.relay_budget_bytes = pol_.relay ? static_cast<uint64_t>(pol_.relay_budget_fraction * r_.client_server_bytes) : 0;
+    if (pol_.relay) {
+      r_.relay_capacity = relay_budget_.capacity();
+      r_.relay_session_bytes_per_s = static_cast<uint64_t>(pol_.relay_budget.session_bytes_per_second);
+    }
     r_.lan_pairing = to_string(pol_.lan);
   }
 
@@ -212,7 +216,17 @@ class Engine {
 
   bool connected(uint32_t a, uint32_t b) const { return conn_index_.count(pair_key(a, b)) != 0; }
 
-  bool relay_available() const { return pol_.relay && relayed_bytes_ < r_.relay_budget_bytes; }
+  int64_t now_ms() const { return static_cast<int64_t>(now_ * 1000.0); }
+  static std::string relay_pair(uint32_t a, uint32_t b) {
+    return std::to_string(std::min(a, b)) + "\n" + std::to_string(std::max(a, b));
+  }
+  // The rendezvous's admission (rendezvous::RelayBudget), keyed like it: release and device pair.
+  bool admit_relay(uint32_t a, uint32_t b) {
+    if (!pol_.relay || !relay_budget_.admit(o_.scenario.name, relay_pair(a, b), now_ms())) return false;
+    r_.relay_sessions_peak =
+        std::max<uint64_t>(r_.relay_sessions_peak, relay_budget_.active(o_.scenario.name, now_ms()));
+    return true;
+  }
 
   void try_connect(uint32_t a, uint32_t b) {
     PhoneState& pa = ph_[a];
@@ -230,7 +244,8 @@ class Engine {
       // Both behind one public address: only a hairpinning NAT turns that address back inwards.
       if (pop_.nats[A.nat].hairpin) return open(a, b, ConnType::direct);
       r_.hairpin_failures++;
-      if (relay_available()) return open(a, b, ConnType::relayed);
+      if (admit_relay(a, b)) return open(a, b, ConnType::relayed);
+      if (pol_.relay) r_.relay_refused++;
       failed_.insert(key);
       return;
     }
@@ -253,7 +268,7 @@ class Engine {
         return open(a, b, ConnType::unassisted);
       return;
     }
-    if (relay_available()) return open(a, b, ConnType::relayed);
+    if (admit_relay(a, b)) return open(a, b, ConnType::relayed);
     if (pol_.relay) r_.relay_refused++;
     r_.unreachable_pairs++;
     failed_.insert(key);
@@ -280,17 +295,20 @@ class Engine {
       ph_[a].avail[i] += ph_[b].have[i];
       ph_[b].avail[i] += ph_[a].have[i];
     }
-    // A client with a free upload slot unchokes a new interested peer at once.
+    // A client with a free upload slot unchokes a new interested peer at once (a LAN peer always).
     for (uint8_t d = 0; d < 2; ++d) {
       uint32_t sender = d == 0 ? a : b;
-      if (unchoked_count(sender) < cal_.upload_slots + kOptimisticSlots) conns_[idx].dir[d].unchoked = true;
+      if (t == ConnType::lan || unchoked_count(sender) < cal_.upload_slots + kOptimisticSlots)
+        conns_[idx].dir[d].unchoked = true;
     }
     r_.connections_by_type[static_cast<size_t>(t)]++;
   }
 
+  // Unchoked internet peers: the ones that count against the upload slots.
   uint32_t unchoked_count(uint32_t id) const {
     uint32_t n = 0;
-    for (uint32_t idx : ph_[id].conns) n += conns_[idx].dir[conns_[idx].a == id ? 0 : 1].unchoked;
+    for (uint32_t idx : ph_[id].conns)
+      n += conns_[idx].type != ConnType::lan && conns_[idx].dir[conns_[idx].a == id ? 0 : 1].unchoked;
     return n;
   }
 
@@ -323,10 +341,18 @@ class Engine {
   }
 
   // Tit-for-tat: leechers unchoke who gave them most, seeders rotate; plus one optimistic slot.
+  // Upload slots divide the access uplink, which a LAN sibling does not use: LAN peers are
+  // unchoked outside them (else punched internet peers crowd the 24 Mbit/s sibling out).
   void choke_round(uint32_t id) {
     {
       PhoneState& p = ph_[id];
       if (p.state != State::leeching && p.state != State::seeding) return;
+      // A relayed pair in use renews its slot, as a client re-asks the rendezvous; a slot that
+      // lapsed and cannot be had again ends the relay.
+      for (uint32_t idx : std::vector<uint32_t>(p.conns)) {
+        const Conn& c = conns_[idx];
+        if (c.type == ConnType::relayed && c.a == id && !admit_relay(c.a, c.b)) close(idx);
+      }
       std::vector<std::pair<double, uint32_t>> cand;  // (score, conn)
       for (uint32_t idx : p.conns) {
         Conn& c = conns_[idx];
@@ -334,6 +360,10 @@ class Engine {
         c.dir[out].unchoked = false;
         uint32_t other = out == 0 ? c.b : c.a;
         if (ph_[other].state != State::leeching || p.have_count == 0) continue;
+        if (c.type == ConnType::lan) {
+          c.dir[out].unchoked = true;
+          continue;
+        }
         double score = p.state == State::seeding ? std::uniform_real_distribution<double>(0, 1)(rng_)
                                                  : c.dir[1 - out].interval_bytes;
         cand.push_back({score, idx});
@@ -398,6 +428,14 @@ class Engine {
       p.complete_s = now_ + cal_.step_s;
       p.stop_s = p.complete_s + o_.scenario.seed_time_s;
       ++done;
+      // Two seeds have nothing for each other: clients drop such connections (libtorrent's
+      // redundant-connection check, BEP 21 upload-only), which frees slots for new leechers.
+      for (uint32_t idx : std::vector<uint32_t>(p.conns)) {
+        const Conn& c = conns_[idx];
+        if (ph_[c.a == id ? c.b : c.a].state != State::seeding) continue;
+        close(idx);
+        r_.seed_pairs_closed++;
+      }
       if (pol_.use_peers) announce(id, Event::completed);
     }
   }
@@ -448,6 +486,10 @@ class Engine {
     std::vector<uint32_t> up_count(pop_.sites.size(), 0), lan_count(pop_.sites.size(), 0);
     for (const auto& f : flows)
       if (f.conn >= 0) (f.internet ? up_count : lan_count)[pop_.phones[f.sender].site]++;
+    // coturn holds a relayed pair to the session rate the budget was computed with (both directions).
+    relay_dirs_.assign(conns_.size(), 0);
+    for (const auto& f : flows)
+      if (f.conn >= 0 && conns_[static_cast<size_t>(f.conn)].type == ConnType::relayed) relay_dirs_[static_cast<size_t>(f.conn)]++;
     std::vector<std::vector<Flow*>> inbound(pop_.sites.size());
     for (auto& f : flows) {
       const Site& ss = pop_.sites[pop_.phones[f.sender].site];
@@ -458,6 +500,8 @@ class Engine {
         bool relayed = conns_[static_cast<size_t>(f.conn)].type == ConnType::relayed;
         f.cap = std::min(ss.link.up_bps / up_count[site],
                          cal_.per_connection_bps(relayed ? cal_.relay_rtt_s : cal_.peer_rtt_s));
+        if (relayed)
+          f.cap = std::min(f.cap, pol_.relay_budget.session_bytes_per_second / relay_dirs_[static_cast<size_t>(f.conn)]);
       } else {
         f.cap = std::min(ss.link.channel_bps / lan_count[site], cal_.per_connection_bps(cal_.lan_rtt_s));
         f.rate = f.cap;
@@ -494,7 +538,6 @@ class Engine {
     ph_[f.sender].uploaded += bytes;
     r_.peer_bytes += bytes;
     r_.bytes_by_type[static_cast<size_t>(c.type)] += bytes;
-    if (c.type == ConnType::relayed) relayed_bytes_ += bytes;
     if (c.cross_isp) r_.cross_isp_bytes += bytes;
   }
 
@@ -522,9 +565,6 @@ class Engine {
         slot() = next;
       }
     }
-    if (f.conn >= 0 && relayed_bytes_ >= r_.relay_budget_bytes &&
-        conns_[static_cast<size_t>(f.conn)].type == ConnType::relayed)
-      close(static_cast<uint32_t>(f.conn));
   }
 
   void finish() {
@@ -550,7 +590,8 @@ class Engine {
   std::mt19937_64 rng_;
   uint32_t pieces_ = 0;
   double now_ = 0;
-  uint64_t relayed_bytes_ = 0;
+  rendezvous::RelayBudget relay_budget_;
+  std::vector<uint8_t> relay_dirs_;  // per connection: relayed directions carrying data this step
   std::vector<PhoneState> ph_;
   std::vector<Conn> conns_;
   std::unordered_map<uint64_t, uint32_t> conn_index_;

@@ -37,10 +37,13 @@ struct Result {
   uint64_t file_bytes = 0, piece_bytes = 0;
   uint64_t client_server_bytes = 0, s3_bytes = 0, peer_bytes = 0, cross_isp_bytes = 0;
   uint64_t bytes_by_type[kConnTypes]{};  // peer bytes by connection type (lan, direct, punched, unassisted, relayed)
-  uint64_t relay_budget_bytes = 0;
+  uint64_t relay_capacity = 0;       // concurrent relay sessions the release may hold (RelayBudget)
+  uint64_t relay_sessions_peak = 0;  // most sessions held at once
+  uint64_t relay_session_bytes_per_s = 0;
   double saving_pct = 0, net_saving_pct = 0;  // net: relayed bytes count as egress too
   double completion_p50_s = 0, completion_p95_s = 0, completion_max_s = 0, sim_end_s = 0;
   uint64_t connections_by_type[kConnTypes]{};
+  uint64_t seed_pairs_closed = 0;  // connections dropped because both ends had become seeds
   uint64_t punch_attempts = 0, punch_successes = 0, relay_refused = 0, hairpin_failures = 0, unreachable_pairs = 0;
   uint64_t announces = 0, announce_errors = 0, peers_handed_out = 0;
   std::string lan_pairing;

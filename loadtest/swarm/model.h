@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/nat.h"
+#include "rendezvous/relay_budget.h"
 
 namespace otaswarm::sim {
 
@@ -95,7 +96,8 @@ struct Policy {
   bool punching = false;        // rendezvous-coordinated hole punching
   bool relay = false;           // TURN relay within the budget
   LanPairing lan = LanPairing::off;
-  double relay_budget_fraction = 0.05;  // relay egress allowed, as a share of client-server bytes
+  // Relay sessions are admitted by the rendezvous's own RelayBudget, in simulated time.
+  rendezvous::RelayBudgetConfig relay_budget = rendezvous::kDefaultRelayBudget;
   // Success of a coordinated punch, by the two NAT kinds (symmetric matrix).
   std::array<std::array<double, kNatKinds>, kNatKinds> punch_success{};
 };

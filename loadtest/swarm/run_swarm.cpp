@@ -16,9 +16,11 @@ using config::ConfigError;
 
 constexpr const char* kUsage = R"(usage: otaswarm-loadtest swarm --scenario NAME --policy POLICY [--seed N] [--json]
     [--phones N] [--lan-pairing off|hint|address] [--punch-success KIND,KIND=P ...]
-    [--relay-budget FRACTION] [--tracker-bin PATH] [--calibration KEY=VALUE ...] [--list]
+    [--relay-budget-bytes-per-second B] [--relay-session-bytes-per-second B] [--relay-max-allocations N]
+    [--relay-session-ttl S] [--tracker-bin PATH] [--calibration KEY=VALUE ...] [--list]
 Simulates one release (flow level) with peer lists from a real otaswarm-tracker it starts on
-127.0.0.1 (port 0). Saving = 1 - S3 bytes / client-server bytes. Model: docs/simulation.md.
+127.0.0.1 (port 0). Saving = 1 - S3 bytes / client-server bytes. Relays are admitted by the rendezvous's RelayBudget
+(the --relay-* flags mean what they mean for otaswarm-rendezvous). Model: docs/simulation.md.
 )";
 
 constexpr uint64_t kDefaultSeed = 1;
@@ -100,7 +102,9 @@ std::string to_json(const Result& r, const Calibration& cal) {
   o["punched_bytes"] = r.bytes_by_type[static_cast<size_t>(ConnType::punched)];
   o["unassisted_bytes"] = r.bytes_by_type[static_cast<size_t>(ConnType::unassisted)];
   o["relayed_bytes"] = r.bytes_by_type[static_cast<size_t>(ConnType::relayed)];
-  o["relay_budget_bytes"] = r.relay_budget_bytes;
+  o["relay_capacity"] = r.relay_capacity;
+  o["relay_sessions_peak"] = r.relay_sessions_peak;
+  o["relay_session_bytes_per_s"] = r.relay_session_bytes_per_s;
   o["cross_isp_bytes"] = r.cross_isp_bytes;
   o["saving_pct"] = r.saving_pct;
   o["net_saving_pct"] = r.net_saving_pct;
@@ -111,6 +115,7 @@ std::string to_json(const Result& r, const Calibration& cal) {
   boost::json::object conns;
   for (size_t t = 0; t < kConnTypes; ++t) conns[to_string(static_cast<ConnType>(t))] = r.connections_by_type[t];
   o["connections"] = conns;
+  o["seed_pairs_closed"] = r.seed_pairs_closed;
   o["punch_attempts"] = r.punch_attempts;
   o["punch_successes"] = r.punch_successes;
   o["relay_refused"] = r.relay_refused;
@@ -161,7 +166,7 @@ std::string to_table(const Result& r, double wall_seconds) {
     row(std::string("  ") + to_string(static_cast<ConnType>(t)),
         mb(r.bytes_by_type[t]) + " over " + std::to_string(r.connections_by_type[t]) + " connections");
   row("cross-ISP bytes", mb(r.cross_isp_bytes));
-  row("relay budget", mb(r.relay_budget_bytes));
+  row("relay sessions (peak / capacity)", std::to_string(r.relay_sessions_peak) + " / " + std::to_string(r.relay_capacity));
   row("punch attempts (ok)", std::to_string(r.punch_attempts) + " (" + std::to_string(r.punch_successes) + ")");
   row("completion p50 / p95", std::to_string(static_cast<int>(r.completion_p50_s + 0.5)) + " s / " +
                                   std::to_string(static_cast<int>(r.completion_p95_s + 0.5)) + " s");
@@ -180,7 +185,7 @@ int run_swarm(const std::vector<std::string>& args) {
   uint64_t seed = kDefaultSeed;
   bool json = false;
   std::optional<uint32_t> phones;
-  std::optional<double> relay_budget;
+  rendezvous::RelayBudgetConfig relay_budget = rendezvous::kDefaultRelayBudget;
   std::vector<std::string> punch_overrides, calibration;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -208,8 +213,14 @@ int run_swarm(const std::vector<std::string>& args) {
       lan_mode = value();
     } else if (a == "--punch-success") {
       punch_overrides.push_back(value());
-    } else if (a == "--relay-budget") {
-      relay_budget = parse_number("relay-budget", value(), 0, 1);
+    } else if (a == "--relay-budget-bytes-per-second") {
+      relay_budget.release_bytes_per_second = parse_number("relay-budget-bytes-per-second", value(), 0, 1e12);
+    } else if (a == "--relay-session-bytes-per-second") {
+      relay_budget.session_bytes_per_second = parse_number("relay-session-bytes-per-second", value(), 1, 1e12);
+    } else if (a == "--relay-max-allocations") {
+      relay_budget.max_allocations = static_cast<size_t>(parse_number("relay-max-allocations", value(), 0, 1e6));
+    } else if (a == "--relay-session-ttl") {
+      relay_budget.session_ttl_ms = static_cast<int64_t>(parse_number("relay-session-ttl", value(), 10, 86400) * 1000);
     } else if (a == "--calibration") {
       calibration.push_back(value());
     } else if (a == "--tracker-bin") {
@@ -226,7 +237,7 @@ int run_swarm(const std::vector<std::string>& args) {
   auto policy = find_policy(policy_name);
   if (!policy) throw ConfigError("policy", "unknown policy \"" + policy_name + "\" (--list shows them)");
   if (phones) scenario->phones = *phones;
-  if (relay_budget) policy->relay_budget_fraction = *relay_budget;
+  policy->relay_budget = relay_budget;
   if (!lan_mode.empty()) {
     if (lan_mode == "off") policy->lan = LanPairing::off;
     else if (lan_mode == "hint") policy->lan = LanPairing::hint;
@@ -251,7 +262,8 @@ int run_swarm(const std::vector<std::string>& args) {
   Population pop = make_population(opts.scenario, seed);
   Result r;
   if (opts.policy.use_peers) {
-    TrackerDirectory dir(opts.scenario, opts.policy, cal, pop, tracker_bin.empty() ? sibling_tracker_binary() : tracker_bin);
+    TrackerDirectory dir(opts.scenario, opts.policy, cal, pop, tracker_bin.empty() ? sibling_tracker_binary() : tracker_bin,
+                         seed);
     r = simulate(opts, pop, &dir);
     dir.stop();
   } else {

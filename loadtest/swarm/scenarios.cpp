@@ -73,20 +73,7 @@ std::optional<NatKind> parse_nat_kind(const std::string& s) {
   return std::nullopt;
 }
 
-nat::NatClass nat_class_of(NatKind k) {
-  using nat::Filtering;
-  using nat::Mapping;
-  switch (k) {
-    case NatKind::public_address: return {Mapping::endpoint_independent, Filtering::endpoint_independent, true};
-    case NatKind::full_cone: return {Mapping::endpoint_independent, Filtering::endpoint_independent, false};
-    case NatKind::restricted: return {Mapping::endpoint_independent, Filtering::address_dependent, false};
-    case NatKind::port_restricted:
-      return {Mapping::endpoint_independent, Filtering::address_and_port_dependent, false};
-    case NatKind::symmetric:
-      return {Mapping::address_and_port_dependent, Filtering::address_and_port_dependent, false};
-  }
-  return {};
-}
+nat::NatClass nat_class_of(NatKind k) { return nat::classic_class(to_string(k)).value_or(nat::NatClass{}); }
 
 const char* to_string(LanPairing m) {
   switch (m) {

@@ -40,8 +40,10 @@ std::array<uint8_t, 20> peer_id(uint32_t id) {
 
 }  // namespace
 
-std::vector<std::string> tracker_flags(const Policy& pol, const Calibration& cal) {
-  return {std::string("--peer-selection=") + (pol.locality ? "locality" : "random"),
+std::vector<std::string> tracker_flags(const Policy& pol, const Calibration& cal, uint64_t seed) {
+  return {// The tracker reads 0 as "random": shift by one so --seed 0 is repeatable too.
+          "--selection-seed=" + std::to_string(seed + 1),
+          std::string("--peer-selection=") + (pol.locality ? "locality" : "random"),
           std::string("--reachability=") + (pol.reachability ? "true" : "false"),
           std::string("--lan-pairing-requires-hint=") + (pol.lan == LanPairing::address ? "false" : "true"),
           "--announce-interval=" + std::to_string(cal.announce_interval_s),
@@ -90,10 +92,10 @@ std::string make_torrent(const Scenario& s, const std::string& announce_url, std
 }
 
 TrackerDirectory::TrackerDirectory(const Scenario& s, const Policy& pol, const Calibration& cal,
-                                   const Population& pop, std::string tracker_binary)
+                                   const Population& pop, std::string tracker_binary, uint64_t seed)
     : pol_(pol),
       cal_(cal),
-      tracker_(TrackerOptions{std::move(tracker_binary), tracker_flags(pol, cal), alto_map(s)}),
+      tracker_(TrackerOptions{std::move(tracker_binary), tracker_flags(pol, cal, seed), alto_map(s)}),
       udp_(tracker_.udp_host(), tracker_.udp_port()) {
   std::string announce_url =
       "udp://" + tracker_.udp_host() + ":" + std::to_string(tracker_.udp_port()) + "/announce";

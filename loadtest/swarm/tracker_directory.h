@@ -13,8 +13,9 @@
 
 namespace otaswarm::sim {
 
-// The tracker flags a policy runs with (everything else at the tracker's defaults).
-std::vector<std::string> tracker_flags(const Policy& pol, const Calibration& cal);
+// The tracker flags a policy runs with (everything else at the tracker's defaults); the
+// tracker's selection RNG is seeded from the scenario seed, so a run is a function of it.
+std::vector<std::string> tracker_flags(const Policy& pol, const Calibration& cal, uint64_t seed);
 // RFC 7285 network map: ISP i owns 127.<i+1>.0.0/16, PID "<isp>.<region>".
 std::string alto_map(const Scenario& s);
 // A private single-file v1 torrent with fake piece hashes and the S3 web seed; sets info_hash.
@@ -23,7 +24,7 @@ std::string make_torrent(const Scenario& s, const std::string& announce_url, std
 class TrackerDirectory : public Directory {
  public:
   TrackerDirectory(const Scenario& s, const Policy& pol, const Calibration& cal, const Population& pop,
-                   std::string tracker_binary);
+                   std::string tracker_binary, uint64_t seed);
   Reply announce(const Phone& p, Event e, uint64_t downloaded, uint64_t uploaded, uint64_t left) override;
   void stop() { tracker_.stop(); }
 

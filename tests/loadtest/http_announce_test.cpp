@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace otaswarm::loadtest {
 namespace {
 
@@ -26,6 +28,19 @@ TEST(HttpAnnounce, TargetCarriesEncodedFields) {
   EXPECT_NE(t.find("&peer_id=-OS0001-000000000000"), std::string::npos);
   auto b = p.next(0);
   EXPECT_EQ(http_announce_target(b, 30).find("event="), std::string::npos);  // periodic: no event
+}
+
+TEST(HttpAnnounce, PhoneQueryAndAnnounceFieldsShareOneQueryString) {
+  PopulationConfig c;
+  c.phones = 1;
+  c.info_hashes.push_back(crypto::Sha1{});
+  c.path_base = "/announce";
+  c.lan_hints = true;
+  Population p(c);
+  std::string t = http_announce_target(p.next(0), 30);
+  EXPECT_EQ(t.rfind("/announce?localip=192.168.1.10&lan=", 0), 0u) << t;
+  EXPECT_NE(t.find("&info_hash=%00"), std::string::npos) << t;
+  EXPECT_EQ(std::count(t.begin(), t.end(), '?'), 1) << t;
 }
 
 TEST(HttpAnnounce, ClassifiesReplies) {

@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <map>
 #include <set>
 
+#include "common/nat.h"
 #include "common/token.h"
 
 namespace otaswarm::loadtest {
@@ -67,6 +70,84 @@ TEST(Population, MintsAVerifiableTokenPerPhone) {
   c.device_prefix = "rung7-";
   Population r(c);
   EXPECT_EQ(token::verify(keys, r.path_of(2).substr(10), clock).device_id, "rung7-00000002");
+}
+
+// "k=v&k=v" after the first '?' of a path, as a map.
+std::map<std::string, std::string> query_of(const std::string& path) {
+  std::map<std::string, std::string> out;
+  size_t q = path.find('?');
+  if (q == std::string::npos) return out;
+  std::string rest = path.substr(q + 1);
+  while (!rest.empty()) {
+    size_t amp = rest.find('&');
+    std::string item = rest.substr(0, amp);
+    size_t eq = item.find('=');
+    out[item.substr(0, eq)] = eq == std::string::npos ? "" : item.substr(eq + 1);
+    rest = amp == std::string::npos ? "" : rest.substr(amp + 1);
+  }
+  return out;
+}
+
+TEST(Population, HouseholdsShareAnAddressALanHintAndANatClass) {
+  auto c = base(60);
+  c.token_key = "0123456789abcdef0123456789abcdef";
+  c.token_expiry = 2'000'000'000;
+  c.source_cidr = net::parse_cidr("127.9.0.0/24");
+  c.slots = 10;
+  c.household_phones = 3;
+  c.lan_hints = true;
+  std::string err;
+  c.nat_mix = parse_nat_mix("port-restricted=1,symmetric=1", err);
+  ASSERT_TRUE(c.nat_mix) << err;
+  Population p(c);
+  EXPECT_EQ(p.households(), 20u);
+  ManualClock clock(1'900'000'000);
+  token::KeyRing keys(c.token_key);
+  std::map<uint64_t, std::set<std::string>> hints, classes, addresses;
+  std::set<std::string> localips;
+  for (uint32_t i = 0; i < 60; ++i) {
+    const std::string& path = p.path_of(i);
+    auto q = query_of(path);
+    ASSERT_EQ(q.size(), 3u) << path;
+    auto t = nat::verify_ticket(keys, q["nat"], clock);
+    ASSERT_EQ(t.status, nat::TicketStatus::ok) << path;
+    char id[16];
+    std::snprintf(id, sizeof id, "%08u", i);
+    EXPECT_EQ(t.ticket.device_id, std::string("loadtest-") + id);
+    auto src = p.source_address(p.slot_of(i));
+    EXPECT_EQ(t.ticket.reflexive, net::format(*src, p.next(i).port));
+    uint64_t home = p.household_of(i);
+    hints[home].insert(q["lan"]);
+    classes[home].insert(nat::to_string(t.ticket.cls.mapping));
+    addresses[home].insert(src->to_string());
+    localips.insert(q["localip"]);
+    EXPECT_EQ(token::verify(keys, path.substr(10, path.find('?') - 10), clock).status, token::Status::ok);
+  }
+  EXPECT_EQ(hints.size(), 20u);
+  std::set<std::string> all_hints, all_classes;
+  for (auto& [home, h] : hints) {
+    EXPECT_EQ(h.size(), 1u);
+    EXPECT_EQ(classes[home].size(), 1u);
+    EXPECT_EQ(addresses[home].size(), 1u);
+    all_hints.insert(*h.begin());
+    all_classes.insert(*classes[home].begin());
+  }
+  EXPECT_EQ(all_hints.size(), 20u);   // a hint names one household
+  EXPECT_EQ(all_classes.size(), 2u);  // both classes of the mix occur
+  EXPECT_EQ(localips, (std::set<std::string>{"192.168.1.10", "192.168.1.11", "192.168.1.12"}));
+}
+
+TEST(Population, NatMixParsing) {
+  std::string err;
+  auto m = parse_nat_mix("public=1,symmetric=3", err);
+  ASSERT_TRUE(m) << err;
+  EXPECT_DOUBLE_EQ((*m)[0], 0.25);
+  EXPECT_DOUBLE_EQ((*m)[4], 0.75);
+  EXPECT_FALSE(parse_nat_mix("cone=1", err));
+  EXPECT_FALSE(parse_nat_mix("symmetric=-1", err));
+  EXPECT_FALSE(parse_nat_mix("symmetric=x", err));
+  EXPECT_FALSE(parse_nat_mix("symmetric=0", err));
+  EXPECT_FALSE(parse_nat_mix("", err));
 }
 
 TEST(Population, SpreadsPhonesOverDistinctSourceAddressesAndPorts) {

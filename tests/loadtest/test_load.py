@@ -137,6 +137,114 @@ class LoadAgainstOtaswarm(unittest.TestCase, ReportChecks):
         self.assertTrue(all("token" in reason for reason in rep["failure_reasons"]), rep["failure_reasons"])
 
 
+NAT_MIX = "public=0.05,full-cone=0.1,restricted=0.15,port-restricted=0.5,symmetric=0.2"
+
+
+def metric_samples(text, name):
+    """{label-string: value} of one Prometheus metric family."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            key, value = line.rsplit(" ", 1)
+            out[key[len(name):]] = float(value)
+    return out
+
+
+class LoadWithHouseholdsAndNatTickets(unittest.TestCase, ReportChecks):
+    """Phones in households (shared source address, LAN hint) with signed NAT tickets, spread
+    over two ISPs of the tracker's --locality-map: the tracker must take every ticket and hint."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="otaswarm-load-nat-")
+        d = cls.tmp.name
+        cls.key_file = write_secret(d, "token.key", KEY)
+        admin_file = write_secret(d, "admin.token", ADMIN)
+        alto = {"meta": {"vtag": {"resource-id": "load-map", "tag": "1"}},
+                "network-map": {"isp-a.north": {"ipv4": ["127.9.0.0/25", "127.10.0.0/25"]},
+                                "isp-b.south": {"ipv4": ["127.9.0.128/25", "127.10.0.128/25"]}}}
+        alto_file = os.path.join(d, "alto.json")
+        with open(alto_file, "w") as f:
+            json.dump(alto, f)
+        cls.tracker = Proc([bin_path("otaswarm-tracker"), "--http-listen", "127.0.0.1:0", "--udp-listen",
+                            "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--token-key-file", cls.key_file,
+                            "--admin-token-file", admin_file, "--data-dir", os.path.join(d, "data"),
+                            "--locality-map", alto_file, "--threads", "1", "--log-level", "warn"])
+        torrent, cls.info_hash = make_torrent("ota-households.img", 129241752)
+        status, _, body = http("POST", cls.tracker.url("admin", "/api/v1/releases"), torrent,
+                               {"Content-Type": "application/x-bittorrent", "Authorization": "Bearer " + ADMIN})
+        assert status == 201, (status, body)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tracker.stop()
+        cls.tmp.cleanup()
+
+    def metrics(self):
+        status, _, body = http("GET", self.tracker.url("admin", "/metrics"))
+        self.assertEqual(status, 200)
+        text = body.decode() if isinstance(body, bytes) else body
+        return (metric_samples(text, "otaswarm_tracker_peers_returned_total"),
+                metric_samples(text, "otaswarm_tracker_reachability_pairs_total"))
+
+    def release(self):
+        status, _, body = http("GET", self.tracker.url("admin", "/api/v1/releases/" + self.info_hash),
+                               headers={"Authorization": "Bearer " + ADMIN})
+        self.assertEqual(status, 200)
+        return json.loads(body)
+
+    def run_households(self, url, sources, prefix):
+        tiers0, pairs0 = self.metrics()
+        before = self.release()["nat"]
+        # 600 phones, one announce each (started), in households of 3 behind 200 addresses.
+        rc, out, err = run_load(["--tracker", url, "--rate", str(RATE), "--duration", str(DURATION),
+                                 "--phones", "600", "--timeout-ms", str(REQUEST_TIMEOUT_MS), "--json",
+                                 "--token-key-file", self.key_file, "--device-prefix", prefix,
+                                 "--info-hash", self.info_hash, "--source-ips", sources, "--sockets", "200",
+                                 "--household-phones", "3", "--lan-hints", "--nat-mix", NAT_MIX])
+        self.assertEqual(rc, 0, err)
+        rep = json.loads(out)
+        self.check_consistent(rep)
+        self.assertEqual(rep["events"]["started"], 600)
+        self.assertEqual(rep["household_phones"], 3)
+        self.assertTrue(rep["lan_hints"])
+        self.assertAlmostEqual(sum(rep["nat_mix"].values()), 1.0)
+        tiers1, pairs1 = self.metrics()
+        tier = {k: tiers1.get(k, 0) - tiers0.get(k, 0) for k in tiers1}
+        pair = {k: pairs1.get(k, 0) - pairs0.get(k, 0) for k in pairs1}
+        # Siblings are handed out on their LAN; two ISPs: ISP-tier hand-outs too.
+        self.assertGreater(tier['{tier="lan"}'], 0, tier)
+        self.assertGreater(tier['{tier="isp"}'], 0, tier)
+        # Every phone's ticket was accepted: all pairs have a known reachability.
+        self.assertGreater(pair['{pairing="direct"}'], 0, pair)
+        self.assertGreater(pair['{pairing="punch"}'], 0, pair)
+        self.assertEqual(pair['{pairing="unknown"}'], 0, pair)
+        after = self.release()["nat"]
+        added = {k: after[k] - before.get(k, 0) for k in after}
+        self.assertEqual(added["unknown"], 0, added)
+        self.assertEqual(sum(added.values()), 600, added)
+        # 200 households × 3 phones: about 20 % symmetric (apdm), 5 % public.
+        self.assertGreater(added["apdm"], 60, added)
+        self.assertGreater(added["eim"], 300, added)
+
+    def test_udp_phones_in_households_with_nat_tickets(self):
+        self.run_households("udp://%s/announce" % self.tracker.addr("udp"), "127.9.0.0/24", "udp-home-")
+
+    def test_http_phones_in_households_with_nat_tickets(self):
+        self.run_households("http://%s/announce" % self.tracker.addr("http"), "127.10.0.0/24", "http-home-")
+
+    def test_nat_mix_needs_a_token_key(self):
+        rc, _, err = run_load(["--tracker", "udp://%s/announce" % self.tracker.addr("udp"), "--rate", "1",
+                               "--duration", "1", "--info-hash", self.info_hash, "--nat-mix", NAT_MIX])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("nat-mix", err)
+        rc, _, err = run_load(["--tracker", "udp://%s/announce" % self.tracker.addr("udp"), "--rate", "1",
+                               "--duration", "1", "--info-hash", self.info_hash, "--token-key-file", self.key_file,
+                               "--nat-mix", "cone=1"])
+        self.assertEqual(rc, 2, err)
+        self.assertIn("nat-mix", err)
+
+
 @unittest.skipUnless(shutil.which("opentracker") and os.geteuid() == 0,
                      "opentracker missing, or not root (it chroots and drops to nobody)")
 class LoadAgainstOpentracker(unittest.TestCase, ReportChecks):

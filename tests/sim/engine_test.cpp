@@ -72,6 +72,8 @@ TEST(Engine, ConnectablePhonesShare) {
   expect_consistent(r);
   EXPECT_GT(r.saving_pct, 0.0);
   EXPECT_EQ(r.connections_by_type[static_cast<size_t>(ConnType::direct)], 10u);  // every pair of 5
+  // All five finish and every pair ends as two seeds: each connection is dropped then, once.
+  EXPECT_EQ(r.seed_pairs_closed, 10u);
 }
 
 TEST(Engine, SymmetricPairsNeedTheRelay) {
@@ -83,7 +85,25 @@ TEST(Engine, SymmetricPairsNeedTheRelay) {
   auto full = run(s, "otaswarm");
   expect_consistent(full);
   EXPECT_GT(full.bytes_by_type[static_cast<size_t>(ConnType::relayed)], 0u);
-  EXPECT_LE(full.bytes_by_type[static_cast<size_t>(ConnType::relayed)], full.relay_budget_bytes + full.piece_bytes * 2);
+  EXPECT_EQ(full.relay_sessions_peak, 1u);
+  EXPECT_EQ(full.relay_capacity, rendezvous::kDefaultRelayBudget.release_bytes_per_second /
+                                     rendezvous::kDefaultRelayBudget.session_bytes_per_second);
+}
+
+TEST(Engine, RelaySessionsAreAdmittedByTheRendezvousBudget) {
+  Scenario s = small("thesis-worst", 4);
+  s.fixed_nat = {NatKind::symmetric, NatKind::symmetric, NatKind::symmetric, NatKind::symmetric};
+  SimOptions o{s, *find_policy("otaswarm"), Calibration{}, 7};
+  o.policy.relay_budget.max_allocations = 2;  // 6 relay-only pairs, 2 slots held for the TTL
+  Population pop = make_population(s, o.seed);
+  WholeSwarm dir(pop);
+  auto r = simulate(o, pop, &dir);
+  expect_consistent(r);
+  EXPECT_EQ(r.relay_capacity, 2u);
+  EXPECT_EQ(r.relay_sessions_peak, 2u);
+  EXPECT_EQ(r.connections_by_type[static_cast<size_t>(ConnType::relayed)], 2u);
+  EXPECT_GT(r.relay_refused, 0u);
+  EXPECT_GT(r.bytes_by_type[static_cast<size_t>(ConnType::relayed)], 0u);
 }
 
 TEST(Engine, PunchingConnectsPortRestrictedCones) {
