@@ -160,7 +160,8 @@ try:
                              "--torrent", os.path.join(tmp, "ota.torrent"), "--json"],
                             capture_output=True, timeout=secs + 120)
         rep = json.loads(lt.stdout) if lt.returncode == 0 else {}
-        print("tsan.sh: %s load on the TSAN tracker: %s sent, %s answered" % (proto, rep.get("sent"), rep.get("answered")))
+        print("tsan.sh: %s load on the TSAN tracker: %s sent, %s answered, %s timeouts, failures %s"
+              % (proto, rep.get("sent"), rep.get("answered"), rep.get("timeouts"), json.dumps(rep.get("failure_reasons"))))
         if not rep.get("answered"):
             failed.append("%s load got no answers: %s" % (proto, lt.stderr.decode()[-2000:]))
     stop.set()
