@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: run test deps build fuzz sanitize bench clean
+.PHONY: run test deps build fuzz sanitize tsan bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -23,6 +23,9 @@ fuzz: deps
 
 sanitize: deps
 	@scripts/sanitize.sh
+
+tsan: deps build
+	@scripts/tsan.sh
 
 bench: build
 	@scripts/bench.sh $(BUILD_DIR)

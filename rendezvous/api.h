@@ -1,7 +1,6 @@
 #pragma once
 // Device-facing HTTP API: POST /v1/turn-credentials (Bearer device token) → coturn REST
 // credentials. Pure request → response; the HTTP server moves the bytes.
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -32,8 +31,7 @@ class DeviceApi {
   ApiConfig cfg_;
   Metrics& m_;
   const Clock& clock_;
-  std::mutex mu_;  // the limiter is shared by the HTTP threads
-  RateLimiter per_device_;
+  RateLimiter per_device_;  // thread-safe: shared by the HTTP threads
 };
 
 }  // namespace otaswarm::rendezvous

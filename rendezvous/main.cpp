@@ -55,7 +55,7 @@ config::Schema schema() {
       .add("rate-per-address-burst", Kind::number, "burst per address", {"4000"})
       .add("rate-per-device", Kind::number, "authenticated requests/s per device", {"5"})
       .add("rate-per-device-burst", Kind::number, "burst per device", {"20"})
-      .add("rate-max-keys", Kind::integer, "rate-limit table size per thread", {"100000"})
+      .add("rate-max-keys", Kind::integer, "rate-limit table size (keys per limiter)", {"100000"})
       .add("relay-budget-bytes-per-second", Kind::number, "relay budget of one release, bytes/s",
            {std::to_string(static_cast<int64_t>(rendezvous::kDefaultRelayBudget.release_bytes_per_second))})
       .add("relay-session-bytes-per-second", Kind::number, "rate one relayed pair may use, bytes/s",
@@ -127,10 +127,10 @@ int run(const std::vector<std::string>& args) {
   if (hc.software.size() > stun::kMaxSoftwareLength) throw config::ConfigError("software", "too long");
   auto threads = v.integer("threads", 0, kMaxThreads);
   if (threads == 0) threads = std::max<int64_t>(1, std::thread::hardware_concurrency());
-  // Limiters are per thread (no lock on the hot path): split the configured rates between them.
-  double share = static_cast<double>(threads);
-  hc.per_address = {v.number("rate-per-address", 0, 1e9) / share, std::max(1.0, v.number("rate-per-address-burst", 1, 1e9) / share)};
-  hc.per_device = {v.number("rate-per-device", 0, 1e6) / share, std::max(1.0, v.number("rate-per-device-burst", 1, 1e6) / share)};
+  // One limiter per kind, shared by all I/O threads (sharded locks): the configured rates hold
+  // however a device spreads its requests over sockets and threads.
+  hc.per_address = {v.number("rate-per-address", 0, 1e9), v.number("rate-per-address-burst", 1, 1e9)};
+  hc.per_device = {v.number("rate-per-device", 0, 1e6), v.number("rate-per-device-burst", 1, 1e6)};
   hc.max_rate_keys = static_cast<size_t>(v.integer("rate-max-keys", 16, 100'000'000));
   rendezvous::RelayBudgetConfig rb;
   rb.release_bytes_per_second = v.number("relay-budget-bytes-per-second", 0, 1e12);
@@ -158,7 +158,9 @@ int run(const std::vector<std::string>& args) {
                     [&store] { return std::vector<metrics::Sample>{{{}, static_cast<double>(store.size())}}; });
 
   IoPool pool(static_cast<size_t>(threads));
-  rendezvous::StunServer stun_server(pool, hc, rendezvous::Shared{store, relay, rm, clock});
+  rendezvous::RateLimiter per_address(hc.per_address, hc.max_rate_keys, clock);
+  rendezvous::RateLimiter per_device(hc.per_device, hc.max_rate_keys, clock);
+  rendezvous::StunServer stun_server(pool, hc, rendezvous::Shared{store, relay, rm, clock, &per_address, &per_device});
   try {
     stun_server.bind(bind);
   } catch (const std::exception& e) {

@@ -86,8 +86,14 @@ std::string address_key(const net::Address& a0) {
 }
 
 StunHandler::StunHandler(const HandlerConfig& cfg, Shared shared)
-    : cfg_(cfg), sh_(shared), per_address_(cfg.per_address, cfg.max_rate_keys, shared.clock),
-      per_device_(cfg.per_device, cfg.max_rate_keys, shared.clock) {}
+    : cfg_(cfg),
+      sh_(shared),
+      own_address_(shared.per_address ? nullptr
+                                       : std::make_unique<RateLimiter>(cfg.per_address, cfg.max_rate_keys, shared.clock)),
+      own_device_(shared.per_device ? nullptr
+                                     : std::make_unique<RateLimiter>(cfg.per_device, cfg.max_rate_keys, shared.clock)),
+      per_address_(shared.per_address ? *shared.per_address : *own_address_),
+      per_device_(shared.per_device ? *shared.per_device : *own_device_) {}
 
 Result StunHandler::process(const Inbound& in) {
   Result r;

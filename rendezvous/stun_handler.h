@@ -2,10 +2,11 @@
 // STUN request processing for the rendezvous: RFC 8489 Binding with RFC 5780 behaviour
 // discovery, plus the rendezvous methods (register, connect; docs/rendezvous-protocol.md).
 // No sockets: process() turns one inbound message into replies the caller sends.
-// One StunHandler per I/O thread (it owns per-thread rate limiters); the store, relay budget
-// and metrics are shared and thread-safe.
+// One StunHandler per I/O thread; the store, relay budget, rate limiters and metrics are
+// shared and thread-safe.
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,10 @@ struct Shared {
   RelayBudget& relay;
   Metrics& metrics;
   const Clock& clock;
+  // Limiters shared by every thread's handler, so a device or address gets its limit once, not
+  // once per thread. Null: the handler makes its own from HandlerConfig (tests, single thread).
+  RateLimiter* per_address = nullptr;
+  RateLimiter* per_device = nullptr;
 };
 
 struct Inbound {
@@ -93,7 +98,9 @@ class StunHandler {
 
   const HandlerConfig& cfg_;
   Shared sh_;
-  RateLimiter per_address_, per_device_;
+  std::unique_ptr<RateLimiter> own_address_, own_device_;
+  RateLimiter& per_address_;
+  RateLimiter& per_device_;
 };
 
 // Per-recipient action carried in the RDV-DECISION attribute (second byte).

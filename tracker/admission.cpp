@@ -140,4 +140,41 @@ void AdmissionController::sweep() {
   swarm_.sweep();
 }
 
+void QueueDelayGate::sample(double delay_ms) {
+  if (!enabled()) return;
+  int64_t now = clock_.mono_ms();
+  int64_t dt = now - last_sample_ms_;
+  last_sample_ms_ = now;
+  if (dt >= kStaleMs) {  // a gap in traffic: earlier samples say nothing about the queue now
+    share_ = 0;
+    above_since_ms_ = -1;
+    dt = 0;
+  }
+  if (delay_ms > cfg_.queue_delay_ms) {
+    if (above_since_ms_ < 0) above_since_ms_ = now;
+    if (now - above_since_ms_ >= kShedConfirmMs) share_ = std::min(1.0, share_ + kRisePerMs * std::max<int64_t>(dt, 1));
+    return;
+  }
+  above_since_ms_ = -1;
+  if (delay_ms < cfg_.queue_delay_ms * kResumeFraction) share_ = std::max(0.0, share_ - kFallPerMs * dt);
+}
+
+QueueDelayGate::Verdict QueueDelayGate::next() {
+  auto handle = [this] {
+    reply_credit_ = std::min(kBusyReplyBurst, reply_credit_ + kBusyRepliesPerAnswer);
+    return Verdict::handle;
+  };
+  if (share_ <= 0) return handle();
+  if (clock_.mono_ms() - last_sample_ms_ >= kStaleMs) {
+    share_ = 0;
+    return handle();
+  }
+  credit_ += share_;
+  if (credit_ < 1) return handle();
+  credit_ -= 1;
+  if (reply_credit_ < 1) return Verdict::drop;
+  reply_credit_ -= 1;
+  return Verdict::busy_reply;
+}
+
 }  // namespace otaswarm

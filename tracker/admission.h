@@ -98,4 +98,46 @@ class AdmissionController {
 
 uint64_t admission_key(std::string_view text);
 
+// Overload shedding by queue delay (kernel receipt of a datagram → its handling), one gate per
+// I/O thread (not thread-safe; its thread owns it). Once the sampled delay has stayed above the
+// target for kShedConfirmMs (a standing queue, not one descheduled moment), a growing share of
+// announces gets the cheap "tracker busy, retry in N s" reply (no token check, no store work);
+// the share falls again once the delay is below half the target. So only the excess over what
+// the thread can answer is shed, and the announces that are answered wait about the target.
+// A busy reply is cheaper than an answer but not free (a send: ~40% of an answer's CPU on
+// loopback), so busy replies are limited to kBusyRepliesPerAnswer per announce let through;
+// shed announces beyond that are dropped silently, which costs only their receive.
+struct ShedConfig {
+  double queue_delay_ms = 50;  // target; 0 = off
+  uint32_t retry_s = 60;       // retry hint of a shed reply, scaled by the interval factor
+};
+
+class QueueDelayGate {
+ public:
+  static constexpr int64_t kShedConfirmMs = 50;    // delay above target this long before shedding
+  static constexpr double kRisePerMs = 1.0 / 100;  // shed share grows 0 → 1 in 100 ms over target
+  static constexpr double kFallPerMs = 1.0 / 50;   // and falls 1 → 0 in 50 ms below half of it
+  static constexpr double kResumeFraction = 0.5;
+  static constexpr int64_t kStaleMs = 1000;        // no sample this long: the old verdict lapses
+  QueueDelayGate(ShedConfig cfg, const Clock& clock) : cfg_(cfg), clock_(clock) {}
+  bool enabled() const { return cfg_.queue_delay_ms > 0; }
+  // Records the queue delay of one datagram.
+  void sample(double delay_ms);
+  enum class Verdict : uint8_t { handle, busy_reply, drop };
+  // What to do with the next announce (spreads the shed share evenly over announces).
+  Verdict next();
+  double share() const { return share_; }
+  static constexpr double kBusyRepliesPerAnswer = 0.5;
+  static constexpr double kBusyReplyBurst = 64;
+
+ private:
+  ShedConfig cfg_;
+  const Clock& clock_;
+  double share_ = 0;             // of announces shed, 0..1
+  double credit_ = 0;            // accumulates share_ per announce; a whole one is shed
+  double reply_credit_ = kBusyReplyBurst;  // busy replies affordable now
+  int64_t above_since_ms_ = -1;  // first of the current run of over-target samples
+  int64_t last_sample_ms_ = 0;
+};
+
 }  // namespace otaswarm

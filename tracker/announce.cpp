@@ -283,6 +283,7 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
   if (ctx_.admission) {
     auto a = ctx_.admission->admit(admission_key(device), address_key(req.source), req.info_hash, req.event);
     if (m) m->admission_ctr[static_cast<size_t>(a.decision)]->inc();
+    if (m && a.decision == Admission::shed) m->shed_ctr[TrackerMetrics::kShedPeriodicBudget]->inc();
     if (a.decision != Admission::admitted) {
       res.retry_in_s = a.retry_in_s;
       return fail(Reject::rate_limited, std::string(a.decision == Admission::shed ? "tracker busy" : "rate limited") +

@@ -83,6 +83,12 @@ config::Schema tracker_schema() {
       .add("rate-swarm-burst", Kind::number, "burst per release", {"0"})
       .add("periodic-budget", Kind::number,
            "periodic re-announces/s this replica answers before shedding them with a retry hint (0 = off)", {"0"})
+      .add("shed-queue-delay-ms", Kind::number,
+           "UDP queue delay (kernel receipt to handling) above which announces get a cheap busy reply with a retry "
+           "hint (0 = off)",
+           {"50"})
+      .add("shed-retry", Kind::integer, "seconds a shed announce is told to wait (grows with the interval factor)",
+           {"60"})
       .add("adaptive-target-rate", Kind::number, "announces/s per replica above which the interval grows",
            {"20000"})
       .add("adaptive-target-latency-ms", Kind::number, "mean announce latency above which the interval grows",
@@ -293,6 +299,9 @@ int run_tracker(const config::Values& v) {
   acfg.max_interval_factor = v.number("adaptive-max-factor", 1, 100);
   AdmissionController admission(acfg, clock);
   ctx.admission = &admission;
+  ShedConfig shed;
+  shed.queue_delay_ms = v.number("shed-queue-delay-ms", 0, 60'000);
+  shed.retry_s = static_cast<uint32_t>(v.integer("shed-retry", 1, 86'400));
   AnnounceHandler handler(ctx);
   ConnectionIds ids(cid_key, cid_prev, clock);
 
@@ -355,6 +364,7 @@ int run_tracker(const config::Values& v) {
   for (const auto& hp : udp_addrs) {
     auto srv =
         std::make_unique<UdpServer>(pool, boost::asio::ip::udp::endpoint(hp.address, hp.port), handler, ids, tm);
+    srv->set_shedding(shed);
     try {
       srv->start();
     } catch (const std::exception& e) {

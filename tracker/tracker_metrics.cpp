@@ -22,7 +22,10 @@ TrackerMetrics::TrackerMetrics(metrics::Registry& r)
       pairings(r.counter("otaswarm_tracker_reachability_pairs_total",
                          "Handed-out peers by how the requester can reach them.", {"pairing"})),
       admission(r.counter("otaswarm_tracker_admission_total", "Admission-control decisions.", {"decision"})),
-      interval(r.gauge("otaswarm_tracker_interval_seconds", "Announce interval currently handed out.").get()) {
+      interval(r.gauge("otaswarm_tracker_interval_seconds", "Announce interval currently handed out.").get()),
+      shed(r.counter("otaswarm_tracker_announces_shed_total",
+                     "Announces answered with the cheap busy reply (retry hint) instead of being handled.",
+                     {"reason"})) {
   const char* protos[] = {"http", "udp"};
   const char* actions[] = {"announce", "scrape", "connect"};
   for (int p = 0; p < 2; ++p)
@@ -46,6 +49,8 @@ TrackerMetrics::TrackerMetrics(metrics::Registry& r)
   for (size_t i = 0; i < dropped.size(); ++i) dropped[i] = &udp_dropped.with({drop_reasons[i]});
   const char* decisions[] = {"admitted", "device_limited", "address_limited", "swarm_limited", "shed"};
   for (size_t i = 0; i < admission_ctr.size(); ++i) admission_ctr[i] = &admission.with({decisions[i]});
+  const char* shed_reasons[] = {"queue_delay", "queue_delay_dropped", "periodic_budget"};
+  for (size_t i = 0; i < shed_ctr.size(); ++i) shed_ctr[i] = &shed.with({shed_reasons[i]});
   for (size_t i = 0; i < reject.size(); ++i) reject[i] = &rejects.with({reasons[i]});
 }
 

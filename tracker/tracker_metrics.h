@@ -37,6 +37,9 @@ struct TrackerMetrics {
   std::array<std::array<std::array<metrics::Counter*, 4>, 5>, 2> announce_ctr{};
   metrics::Family<metrics::Counter>& admission;
   std::array<metrics::Counter*, 5> admission_ctr{};  // by Admission value
+  metrics::Family<metrics::Counter>& shed;
+  enum ShedReason { kShedQueueDelay, kShedQueueDelayDropped, kShedPeriodicBudget, kShedReasons };
+  std::array<metrics::Counter*, kShedReasons> shed_ctr{};
   std::array<std::array<metrics::Counter*, 2>, 2> scrape_ctr{};
   std::array<metrics::Counter*, 10> reject{};  // by Reject value
   metrics::Counter& reject_counter(uint8_t reason) { return *reject[reason < reject.size() ? reason : 0]; }

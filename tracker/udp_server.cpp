@@ -2,8 +2,12 @@
 
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <chrono>
+#include <cmath>
 #include <cstring>
+#include <ctime>
 
 #include "common/log.h"
 #include "tracker/udp_protocol.h"
@@ -13,13 +17,36 @@ namespace otaswarm {
 namespace asio = boost::asio;
 using udp_t = asio::ip::udp;
 
+namespace {
+// Queue delay is sampled once per this many datagrams (one ioctl each).
+constexpr unsigned kShedSampleEvery = 8;
+
+// BEP 15 action field (bytes 8..11) says announce: only those are shed.
+bool is_announce(const char* d, size_t n) {
+  return n >= 16 && d[8] == 0 && d[9] == 0 && d[10] == 0 && d[11] == static_cast<char>(udp::Action::announce);
+}
+
+// Milliseconds the last datagram read from `fd` waited between the kernel's receipt and now.
+double last_datagram_delay_ms(int fd) {
+  timeval stamp{};
+  if (::ioctl(fd, SIOCGSTAMP, &stamp) != 0) return 0;
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  double ms = (now.tv_sec - stamp.tv_sec) * 1e3 + (now.tv_nsec / 1e6 - stamp.tv_usec / 1e3);
+  return ms > 0 ? ms : 0;
+}
+}  // namespace
+
 struct UdpServer::Worker : std::enable_shared_from_this<UdpServer::Worker> {
-  Worker(asio::io_context& c, const UdpServer& srv) : ctx(c), socket(c), server(srv) {}
+  Worker(asio::io_context& c, const UdpServer& srv)
+      : ctx(c), socket(c), server(srv), gate(srv.shed_, *srv.handler_.context().clock) {}
   asio::io_context& ctx;
   udp_t::socket socket;
   const UdpServer& server;
   std::array<char, kUdpMaxDatagram> buf{};
   udp_t::endpoint from;
+  QueueDelayGate gate;  // this thread's: the queue it measures is this socket's
+  unsigned since_sample = 0;
 
   void receive() {
     socket.async_receive_from(asio::buffer(buf), from, [self = shared_from_this()](auto ec, size_t n) {
@@ -30,6 +57,28 @@ struct UdpServer::Worker : std::enable_shared_from_this<UdpServer::Worker> {
   }
 
   void handle(size_t n) {
+    if (gate.enabled()) {
+      if (++since_sample >= kShedSampleEvery) {
+        since_sample = 0;
+        gate.sample(last_datagram_delay_ms(socket.native_handle()));
+      }
+      if (is_announce(buf.data(), n)) {
+        switch (gate.next()) {
+          case QueueDelayGate::Verdict::handle: break;
+          case QueueDelayGate::Verdict::drop:
+            server.m_.shed_ctr[TrackerMetrics::kShedQueueDelayDropped]->inc();
+            return;
+          case QueueDelayGate::Verdict::busy_reply: {
+            std::string busy;
+            if (!server.busy_reply(std::string_view(buf.data(), n), from, busy)) break;
+            boost::system::error_code ec;
+            socket.send_to(asio::buffer(busy), from, 0, ec);
+            if (ec) server.m_.dropped[TrackerMetrics::kSendFailed]->inc();
+            return;
+          }
+        }
+      }
+    }
     auto to = from;
     auto self = shared_from_this();
     server.process(std::string_view(buf.data(), n), to, [self, to](std::string&& reply) {
@@ -63,6 +112,12 @@ void UdpServer::start() {
     w->socket.set_option(asio::socket_base::receive_buffer_size(4 << 20));
     w->socket.bind(ep);
     w->socket.non_blocking(true);
+    if (shed_.queue_delay_ms > 0) {
+      // The first SIOCGSTAMP switches on receive timestamps (it fails: nothing read yet); later ones
+      // return the last datagram's. Not SO_TIMESTAMP: with it the kernel keeps no stamp to read back.
+      timeval unused{};
+      ::ioctl(w->socket.native_handle(), SIOCGSTAMP, &unused);
+    }
     if (i == 0) {
       local_ = w->socket.local_endpoint();
       ep = local_;  // port 0: the other sockets join the port the first one got
@@ -80,6 +135,22 @@ void UdpServer::stop() {
     });
   }
   workers_.clear();
+}
+
+bool UdpServer::busy_reply(std::string_view datagram, const udp_t::endpoint& from, std::string& out) const {
+  auto pk = udp::parse(datagram);
+  if (pk.error != udp::ParseError::ok || pk.action != udp::Action::announce) return false;
+  const auto source = from.address();
+  if (!ids_.valid(pk.announce.connection_id, source) || pk.announce.event > 3) return false;
+  const AdmissionController* adm = handler_.context().admission;
+  double factor = adm ? adm->interval_factor() : 1.0;
+  auto retry = static_cast<uint32_t>(std::ceil(shed_.retry_s * factor));
+  m_.shed_ctr[TrackerMetrics::kShedQueueDelay]->inc();
+  m_.reject_counter(static_cast<uint8_t>(Reject::overloaded)).inc();
+  // BEP 15's event numbers are store::Event's; result 2 = rate_limited (announce.cpp).
+  m_.announce_ctr[static_cast<int>(Protocol::udp)][pk.announce.event][2]->inc();
+  out = udp::build_error(pk.transaction_id, "tracker busy: retry in " + std::to_string(retry) + " s");
+  return true;
 }
 
 void UdpServer::process(std::string_view datagram, const udp_t::endpoint& from,

@@ -28,6 +28,13 @@ class UdpServer {
   void process(std::string_view datagram, const boost::asio::ip::udp::endpoint& from,
                std::function<void(std::string&&)> reply) const;
 
+  // Queue-delay shedding (tracker/admission.h); call before start().
+  void set_shedding(ShedConfig cfg) { shed_ = cfg; }
+  // While a thread sheds: turns a valid announce into the busy reply (no token check, no store
+  // work) and returns true; anything else (connect, scrape, errors) returns false and goes
+  // through process(). Public for tests.
+  bool busy_reply(std::string_view datagram, const boost::asio::ip::udp::endpoint& from, std::string& out) const;
+
  private:
   struct Worker;
   IoPool& pool_;
@@ -35,6 +42,7 @@ class UdpServer {
   const AnnounceHandler& handler_;
   const ConnectionIds& ids_;
   TrackerMetrics& m_;
+  ShedConfig shed_{.queue_delay_ms = 0};
   std::vector<std::shared_ptr<Worker>> workers_;
 };
 

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include <set>
 #include <string>
 
@@ -406,6 +409,46 @@ TEST(Pairing, Matrix) {
   EXPECT_EQ(pairing(Reach::unknown, Reach::hard), Pairing::unknown);
   EXPECT_FALSE(reachable(Reach::hard, Reach::hard));
   EXPECT_TRUE(reachable(Reach::unknown, Reach::hard));
+}
+
+TEST(MemoryStoreThreads, ConcurrentAnnouncesScrapesAndMaintenance) {
+  // Several I/O threads announce into the same swarms (same shard) while the housekeeping thread
+  // expires peers and an admin reads counts: ThreadSanitizer runs this.
+  ManualClock clock;
+  MemoryStore store({.peer_timeout_ms = 24LL * 3600 * 1000, .seed = kSeed}, clock);
+  constexpr int kThreads = 4, kPeers = 300, kSwarms = 3;
+  std::atomic<bool> done{false};
+  std::thread house([&] {
+    while (!done.load()) {
+      store.maintain();
+      store.counts(hash_of(1));
+      store.scrape({hash_of(1), hash_of(2)}, [](Status, std::vector<SwarmCounts>&&) {});
+      clock.advance_ms(1);
+    }
+  });
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t)
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < kPeers; ++i) {
+        AnnounceOp op;
+        op.info_hash = hash_of(static_cast<uint8_t>(1 + i % kSwarms));
+        op.peer = peer(static_cast<uint32_t>(t * kPeers + i), i % 4 == 0);
+        op.event = Event::started;
+        op.policy.numwant = 20;
+        AnnounceResult r;
+        EXPECT_EQ(store.announce_sync(op, r), Status::ok);
+        if (i % 10 == 0) {  // a few leave again
+          op.event = Event::stopped;
+          store.announce(op, [](Status s, AnnounceResult&&) { EXPECT_EQ(s, Status::ok); });
+        }
+      }
+    });
+  for (auto& th : ts) th.join();
+  done = true;
+  house.join();
+  size_t total = 0;
+  for (int s = 0; s < kSwarms; ++s) total += store.peer_count(hash_of(static_cast<uint8_t>(1 + s)));
+  EXPECT_EQ(total, static_cast<size_t>(kThreads * (kPeers - kPeers / 10)));
 }
 
 }  // namespace

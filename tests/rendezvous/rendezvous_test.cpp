@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "common/crypto.h"
 #include "common/nat.h"
 #include "common/stun.h"
@@ -50,6 +54,37 @@ TEST(RateLimiter, CarrierGradeNatAddressNotLockedOut) {
   int noisy = 0;
   for (int i = 0; i < 100; ++i) noisy += per_device.allow("phone-noisy") ? 1 : 0;
   EXPECT_EQ(noisy, 20);
+}
+
+TEST(RateLimiter, LimitHoldsAcrossThreads) {
+  // A device spreading its requests over sockets served by different threads gets its limit
+  // once, not once per thread: the clock stands still, so exactly `burst` requests pass.
+  ManualClock clock;
+  RateLimiter rl({5, 20}, 1000, clock);
+  constexpr int kThreads = 4, kPerThread = 2000;
+  std::atomic<int> allowed{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t)
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (rl.allow("phone-noisy")) allowed.fetch_add(1);
+        rl.allow("other-" + std::to_string(t) + "-" + std::to_string(i % 50));  // other shards, other keys
+      }
+    });
+  for (auto& th : ts) th.join();
+  EXPECT_EQ(allowed.load(), 20);
+}
+
+TEST(RateLimiter, BoundedTableUnderConcurrentFlood) {
+  ManualClock clock;
+  RateLimiter rl({1, 1}, 256, clock);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < 5000; ++i) rl.allow("10." + std::to_string(t) + "." + std::to_string(i));
+    });
+  for (auto& th : ts) th.join();
+  EXPECT_LE(rl.tracked(), 256u);
 }
 
 TEST(RelayBudget, CapacityFromRateAndAllocations) {
@@ -249,6 +284,25 @@ TEST_F(Handler, PerAddressFloodIsDroppedSilently) {
   }
   EXPECT_EQ(replies, 10);
   EXPECT_EQ(limited, 90);
+}
+
+TEST_F(Handler, PerAddressLimitIsSharedByThreadHandlers) {
+  // One handler per I/O thread, as in StunServer, with the limiters shared: an address whose
+  // datagrams land on both threads still gets one burst in total.
+  cfg.per_address = {1, 10};
+  RateLimiter per_address(cfg.per_address, cfg.max_rate_keys, clock), per_device(cfg.per_device, cfg.max_rate_keys, clock);
+  StunHandler h1(cfg, Shared{store, relay, m, clock, &per_address, &per_device});
+  StunHandler h2(cfg, Shared{store, relay, m, clock, &per_address, &per_device});
+  std::string req = binding();
+  std::atomic<int> replies{0};
+  auto run = [&](StunHandler& h) {
+    for (int i = 0; i < 200; ++i)
+      replies += static_cast<int>(h.process(Inbound{req, ep("203.0.113.5:40000"), 0, Transport::udp}).replies.size());
+  };
+  std::thread t1(run, std::ref(h1)), t2(run, std::ref(h2));
+  t1.join();
+  t2.join();
+  EXPECT_EQ(replies.load(), 10);
 }
 
 TEST_F(Handler, RegisterIssuesVerifiableTicket) {

@@ -2,8 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/io_pool.h"
@@ -178,6 +186,118 @@ TEST_F(UdpServerTest, ScrapeAnswersInRequestOrder) {
   EXPECT_EQ(be32(*r, 0), 2u);
   EXPECT_EQ(be32(*r, 8 + 8), 0u);        // unknown: leechers 0
   EXPECT_EQ(be32(*r, 8 + 12 + 8), 1u);   // known: one leecher
+}
+
+TEST_F(UdpServerTest, BusyReplyAnswersAnnouncesWithoutStoreWork) {
+  uint64_t cid = connect();
+  std::string out;
+  ASSERT_TRUE(server_->busy_reply(udp::build_announce_request(announce_request(cid)), from_, out));
+  ASSERT_GE(out.size(), 8u);
+  EXPECT_EQ(be32(out, 0), 3u);  // error action: the client backs off
+  EXPECT_EQ(be32(out, 4), 0x77u);
+  EXPECT_EQ(out.substr(8), "tracker busy: retry in 60 s");
+  EXPECT_EQ(store_.peer_count(registry_.list()[0].info_hash), 0u);
+  EXPECT_EQ(metrics_.shed.with({"queue_delay"}).value(), 1u);
+  EXPECT_EQ(metrics_.rejects.with({"overloaded"}).value(), 1u);
+  // Connects, scrapes and announces with a bad connection id keep their normal path.
+  EXPECT_FALSE(server_->busy_reply(udp::build_connect_request(1), from_, out));
+  EXPECT_FALSE(server_->busy_reply(udp::build_scrape_request(cid, 5, {}), from_, out));
+  EXPECT_FALSE(server_->busy_reply(udp::build_announce_request(announce_request(12345)), from_, out));
+  EXPECT_EQ(metrics_.shed.with({"queue_delay"}).value(), 1u);
+}
+
+// A blocking UDP client with a receive timeout, one per test thread.
+class Client {
+ public:
+  explicit Client(uint16_t port) : fd_(::socket(AF_INET, SOCK_DGRAM, 0)) {
+    timeval tv{2, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    to_.sin_family = AF_INET;
+    to_.sin_port = htons(port);
+    to_.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  }
+  ~Client() { ::close(fd_); }
+  std::string call(const std::string& req) {
+    ::sendto(fd_, req.data(), req.size(), 0, reinterpret_cast<sockaddr*>(&to_), sizeof to_);
+    char buf[2048];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  }
+
+ private:
+  int fd_;
+  sockaddr_in to_{};
+};
+
+TEST(UdpServerThreads, SeveralIoThreadsShareStoreAdmissionAndMetrics) {
+  // The real socket path with two I/O threads (SO_REUSEPORT spreads the clients over them):
+  // the store, admission buckets, connection ids and metrics are shared; ThreadSanitizer runs this.
+  Release rel;
+  rel.info_hash.fill(0x42);
+  rel.name = "ota";
+  std::string err;
+  ReleaseRegistry registry(nullptr);
+  registry.add(rel, err);
+  const Clock& clock = SystemClock::instance();
+  store::MemoryStore store({.seed = kSeed}, clock);
+  metrics::Registry mreg;
+  TrackerMetrics metrics(mreg);
+  AdmissionController admission(AdmissionConfig{}, clock);
+  ConnectionIds ids("udp-id-key", "", clock);
+  TrackerContext ctx;
+  ctx.token_keys = token::KeyRing(kKey);
+  ctx.clock = &clock;
+  ctx.registry = &registry;
+  ctx.store = &store;
+  ctx.metrics = &metrics;
+  ctx.admission = &admission;
+  AnnounceHandler handler(ctx);
+  IoPool pool(2);
+  UdpServer server(pool, {*net::parse_address("127.0.0.1"), 0}, handler, ids, metrics);
+  server.set_shedding({.queue_delay_ms = 50});
+  server.start();
+  pool.start();
+
+  constexpr int kClients = 4, kAnnounces = 50;
+  std::atomic<int> answered{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c)
+    clients.emplace_back([&, c] {
+      Client cl(server.local_endpoint().port());
+      std::string conn = cl.call(udp::build_connect_request(static_cast<uint32_t>(c)));
+      if (conn.size() != 16) return;
+      for (int i = 0; i < kAnnounces; ++i) {
+        udp::AnnounceRequest a;
+        a.connection_id = be64(conn, 8);
+        a.transaction_id = static_cast<uint32_t>(i);
+        a.info_hash.fill(0x42);
+        a.peer_id.fill(static_cast<uint8_t>(c * kAnnounces + i));
+        a.left = 10;
+        a.event = 2;
+        a.port = static_cast<uint16_t>(10000 + c * kAnnounces + i);
+        std::string dev = "phone-" + std::to_string(c) + "-" + std::to_string(i);
+        a.url_data = "/announce/" + token::mint(kKey, dev, clock.unix_seconds() + 3600);
+        std::string r = cl.call(udp::build_announce_request(a));
+        if (r.size() >= 20 && be32(r, 0) == 1) answered.fetch_add(1);
+      }
+    });
+  // Scrapes while the I/O threads count: the merge at scrape time must not race the increments.
+  std::atomic<bool> done{false};
+  std::thread scraper([&] {
+    while (!done.load()) {
+      EXPECT_FALSE(mreg.expose().empty());
+      admission.tick();
+    }
+  });
+  for (auto& t : clients) t.join();
+  done = true;
+  scraper.join();
+  server.stop();
+  pool.drain_and_join();
+  EXPECT_EQ(answered.load(), kClients * kAnnounces);
+  EXPECT_EQ(store.peer_count(rel.info_hash), static_cast<size_t>(kClients * kAnnounces));
+  EXPECT_EQ(metrics.udp_connects.value(), static_cast<uint64_t>(kClients));
+  EXPECT_NE(mreg.expose().find("otaswarm_tracker_announces_total"), std::string::npos);
 }
 
 }  // namespace
