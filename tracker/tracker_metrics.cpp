@@ -21,8 +21,8 @@ TrackerMetrics::TrackerMetrics(metrics::Registry& r)
                                {"tier"})),
       pairings(r.counter("otaswarm_tracker_reachability_pairs_total",
                          "Handed-out peers by how the requester can reach them.", {"pairing"})),
-      admission(r.counter("otaswarm_tracker_admission_total", "Admission-control decisions.", {"decision"})),
       interval(r.gauge("otaswarm_tracker_interval_seconds", "Announce interval currently handed out.").get()),
+      admission(r.counter("otaswarm_tracker_admission_total", "Admission-control decisions.", {"decision"})),
       shed(r.counter("otaswarm_tracker_announces_shed_total",
                      "Announces answered with the cheap busy reply (retry hint) instead of being handled.",
                      {"reason"})) {

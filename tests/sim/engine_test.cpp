@@ -130,9 +130,10 @@ TEST(Population, HouseholdsShareOneAddressAndIspPrefix) {
   for (const auto& p : pop.phones) {
     EXPECT_EQ(p.public_ip.rfind("127." + std::to_string(p.isp + 1) + ".", 0), 0u) << p.public_ip;
     EXPECT_EQ(++endpoints[std::make_pair(p.public_ip, p.port)], 1);
-    if (p.lan >= 0)
-      for (const auto& q : pop.phones)
-        if (q.lan == p.lan) EXPECT_EQ(q.public_ip, p.public_ip);
+    if (p.lan < 0) continue;
+    for (const auto& q : pop.phones) {
+      if (q.lan == p.lan) EXPECT_EQ(q.public_ip, p.public_ip);
+    }
   }
 }
 
