@@ -132,7 +132,9 @@ TEST(Population, HouseholdsShareOneAddressAndIspPrefix) {
     EXPECT_EQ(++endpoints[std::make_pair(p.public_ip, p.port)], 1);
     if (p.lan < 0) continue;
     for (const auto& q : pop.phones) {
-      if (q.lan == p.lan) EXPECT_EQ(q.public_ip, p.public_ip);
+      if (q.lan == p.lan) {
+        EXPECT_EQ(q.public_ip, p.public_ip);
+      }
     }
   }
 }
