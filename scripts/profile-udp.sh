@@ -4,7 +4,7 @@
 #   scripts/profile-udp.sh callgrind [BUILD_DIR]   # instructions / announce (repeatable)
 #   scripts/profile-udp.sh native [BUILD_DIR]      # server CPU µs / announce (noisy on a shared machine)
 # Tunables (environment): PROFILE_RATE, PROFILE_DURATION, PROFILE_PHONES, PROFILE_OPEN=1 (--open,
-# no token), PROFILE_KEEP=DIR (keep the callgrind output there).
+# no token), PROFILE_KEEP=DIR (keep the callgrind output there), PROFILE_TRACKER=BINARY.
 set -euo pipefail
 
 MODE="${1:-callgrind}"
@@ -12,6 +12,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${2:-build}"
 case "$BUILD_DIR" in /*) ;; *) BUILD_DIR="$ROOT/$BUILD_DIR" ;; esac
 BIN="$BUILD_DIR/bin"
+TRACKER="${PROFILE_TRACKER:-$BIN/otaswarm-tracker}"
 if [ "$MODE" = callgrind ]; then
   RATE="${PROFILE_RATE:-500}" DURATION="${PROFILE_DURATION:-6}"
 else
@@ -50,7 +51,7 @@ WRAP=()
 if [ "$MODE" = callgrind ]; then
   WRAP=(valgrind --tool=callgrind --collect-atstart=yes --callgrind-out-file="$TMP/cg.out")
 fi
-"${WRAP[@]}" "$BIN/otaswarm-tracker" --threads 1 --http-listen 127.0.0.1:0 --udp-listen 127.0.0.1:0 \
+"${WRAP[@]}" "$TRACKER" --threads 1 --http-listen 127.0.0.1:0 --udp-listen 127.0.0.1:0 \
   --admin-listen 127.0.0.1:0 --token-key-file "$TMP/token.key" --admin-token-file "$TMP/admin.token" \
   --data-dir "$TMP/data" --rate-device 0 --rate-address 0 --log-level warn "${OPEN[@]}" \
   >"$TMP/ready" 2>"$TMP/err" &

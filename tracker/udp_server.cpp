@@ -2,6 +2,10 @@
 
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 
@@ -14,34 +18,162 @@ namespace asio = boost::asio;
 using udp_t = asio::ip::udp;
 
 struct UdpServer::Worker : std::enable_shared_from_this<UdpServer::Worker> {
-  Worker(asio::io_context& c, const UdpServer& srv) : ctx(c), socket(c), server(srv) {}
+  struct Outgoing {
+    std::string data;
+    udp_t::endpoint to;
+  };
+
+  Worker(asio::io_context& c, const UdpServer& srv) : ctx(c), socket(c), server(srv) {
+    for (size_t i = 0; i < kUdpBatch; ++i) in_iov[i] = {in_buf[i].data(), kUdpMaxDatagram};
+    out.reserve(kUdpBatch * kUdpBatchesPerWake);
+  }
   asio::io_context& ctx;
   udp_t::socket socket;
   const UdpServer& server;
-  std::array<char, kUdpMaxDatagram> buf{};
-  udp_t::endpoint from;
+  std::array<std::array<char, kUdpMaxDatagram>, kUdpBatch> in_buf{};
+  std::array<iovec, kUdpBatch> in_iov{};
+  std::array<sockaddr_storage, kUdpBatch> in_addr{};
+  std::array<mmsghdr, kUdpBatch> in_msg{};
+  std::array<mmsghdr, kUdpBatch> out_msg{};
+  std::array<iovec, kUdpBatch> out_iov{};
+  std::vector<Outgoing> out;     // replies of the batch being processed, sent together
+  std::vector<Outgoing> queued;  // replies a full send buffer refused, from queued_head on
+  size_t queued_head = 0;
+  bool in_batch = false;
+  bool waiting_writable = false;
 
-  void receive() {
-    socket.async_receive_from(asio::buffer(buf), from, [self = shared_from_this()](auto ec, size_t n) {
+  void wait_readable() {
+    socket.async_wait(udp_t::socket::wait_read, [self = shared_from_this()](auto ec) {
       if (ec == asio::error::operation_aborted || !self->socket.is_open()) return;
-      if (!ec) self->handle(n);
-      self->receive();
+      self->on_readable();
     });
   }
 
-  void handle(size_t n) {
-    auto to = from;
-    auto self = shared_from_this();
-    server.process(std::string_view(buf.data(), n), to, [self, to](std::string&& reply) {
-      if (reply.empty()) return;
-      auto send = [self, to, r = std::move(reply)] {
-        boost::system::error_code ec;
-        self->socket.send_to(asio::buffer(r), to, 0, ec);
-        if (ec) self->server.m_.dropped[TrackerMetrics::kSendFailed]->inc();
-      };
-      if (self->ctx.get_executor().running_in_this_thread()) send();
-      else asio::post(self->ctx, std::move(send));
+  // Drains up to kUdpBatchesPerWake batches. The reactor is edge-triggered, so it is asked
+  // to wait only after recvmmsg said EAGAIN; otherwise the drain continues as a posted
+  // handler, behind whatever else this thread has queued.
+  void on_readable() {
+    bool drained = false;
+    in_batch = true;
+    for (size_t round = 0; round < kUdpBatchesPerWake && !drained; ++round) {
+      for (size_t i = 0; i < kUdpBatch; ++i) {
+        auto& h = in_msg[i].msg_hdr;
+        h = {};
+        h.msg_name = &in_addr[i];
+        h.msg_namelen = sizeof(sockaddr_storage);
+        h.msg_iov = &in_iov[i];
+        h.msg_iovlen = 1;
+      }
+      int n = ::recvmmsg(socket.native_handle(), in_msg.data(), kUdpBatch, MSG_DONTWAIT, nullptr);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) drained = true;
+        // Anything else is a pending socket error, reported once: the drain goes on after it.
+        else log::warn("udp recvmmsg failed", {{"error", std::strerror(errno)}});
+        break;
+      }
+      for (int i = 0; i < n; ++i) handle(in_buf[i].data(), in_msg[i].msg_len, in_addr[i], in_msg[i].msg_hdr.msg_namelen);
+      if (static_cast<size_t>(n) < kUdpBatch) drained = true;
+    }
+    in_batch = false;
+    flush();
+    if (drained) wait_readable();
+    else asio::post(ctx, [self = shared_from_this()] {
+      if (self->socket.is_open()) self->on_readable();
     });
+  }
+
+  void handle(const char* data, size_t n, const sockaddr_storage& addr, socklen_t addr_len) {
+    udp_t::endpoint to;
+    if (addr_len > to.capacity()) return;
+    std::memcpy(to.data(), &addr, addr_len);
+    to.resize(addr_len);
+    auto self = shared_from_this();
+    server.process(std::string_view(data, n), to, [self, to](std::string&& reply) {
+      if (reply.empty()) return;
+      if (self->ctx.get_executor().running_in_this_thread()) return self->emit(std::move(reply), to);
+      asio::post(self->ctx, [self, to, r = std::move(reply)]() mutable {
+        if (self->socket.is_open()) self->emit(std::move(r), to);
+      });
+    });
+  }
+
+  // Replies made while a batch is processed leave with it; a later (asynchronous) reply is
+  // sent at once unless earlier ones are queued behind a full send buffer.
+  void emit(std::string&& data, const udp_t::endpoint& to) {
+    out.push_back({std::move(data), to});
+    if (!in_batch) flush();
+  }
+
+  void flush() {
+    size_t sent = pending() == 0 ? send_batches(out.data(), out.size()) : 0;
+    for (size_t i = sent; i < out.size(); ++i) enqueue(std::move(out[i]));
+    out.clear();
+  }
+
+  // Sends what it can without blocking; returns how many replies are done (sent, or failed
+  // and counted). The rest met a full send buffer.
+  size_t send_batches(Outgoing* o, size_t count) {
+    size_t done = 0;
+    while (done < count) {
+      size_t k = std::min(kUdpBatch, count - done);
+      for (size_t i = 0; i < k; ++i) {
+        auto& r = o[done + i];
+        out_iov[i] = {r.data.data(), r.data.size()};
+        auto& h = out_msg[i].msg_hdr;
+        h = {};
+        h.msg_name = r.to.data();
+        h.msg_namelen = static_cast<socklen_t>(r.to.size());
+        h.msg_iov = &out_iov[i];
+        h.msg_iovlen = 1;
+      }
+      int n = ::sendmmsg(socket.native_handle(), out_msg.data(), static_cast<unsigned>(k), MSG_DONTWAIT);
+      if (n > 0) {
+        done += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      // This reply cannot be sent (unreachable destination, bad address, …): count it, go on.
+      server.m_.dropped[TrackerMetrics::kSendFailed]->inc();
+      ++done;
+    }
+    return done;
+  }
+
+  size_t pending() const { return queued.size() - queued_head; }
+
+  void enqueue(Outgoing&& o) {
+    if (pending() >= kUdpMaxQueuedReplies) {
+      server.m_.dropped[TrackerMetrics::kSendQueueFull]->inc();
+      return;
+    }
+    queued.push_back(std::move(o));
+    arm_writable();
+  }
+
+  void arm_writable() {
+    if (waiting_writable) return;
+    waiting_writable = true;
+    socket.async_wait(udp_t::socket::wait_write, [self = shared_from_this()](auto ec) {
+      self->waiting_writable = false;
+      if (ec == asio::error::operation_aborted || !self->socket.is_open()) return;
+      self->on_writable();
+    });
+  }
+
+  void on_writable() {
+    queued_head += send_batches(queued.data() + queued_head, pending());
+    if (pending() == 0) {
+      queued.clear();
+      queued_head = 0;
+      return;
+    }
+    if (queued_head >= kUdpMaxQueuedReplies) {  // keeps the vector bounded while it never empties
+      queued.erase(queued.begin(), queued.begin() + static_cast<std::ptrdiff_t>(queued_head));
+      queued_head = 0;
+    }
+    arm_writable();
   }
 };
 
@@ -69,7 +201,7 @@ void UdpServer::start() {
     }
     workers_.push_back(w);
   }
-  for (auto& w : workers_) asio::post(w->socket.get_executor(), [w] { w->receive(); });
+  for (auto& w : workers_) asio::post(w->socket.get_executor(), [w] { w->wait_readable(); });
 }
 
 void UdpServer::stop() {
