@@ -346,15 +346,13 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
   uint32_t min_interval = std::min(pol.min_interval, interval);
   // A cheap reply for early periodic re-announces; a little slack absorbs client timer jitter.
   op.min_interval_ms = static_cast<int64_t>(pol.min_interval) * 1000 * 9 / 10;
-  // The continuation is moved, not copied: it owns the caller's completion (a std::function).
-  ctx_.store->announce(op, [finish = std::move(finish), interval, min_interval](store::Status st,
-                                                                               store::AnnounceResult&& r) mutable {
+  auto respond = [interval, min_interval](store::Status st, store::AnnounceResult&& r) {
     AnnounceResponse res;
     if (st != store::Status::ok) {
       res.reject = st == store::Status::limit ? Reject::overloaded : Reject::store_unavailable;
       res.failure = st == store::Status::limit ? "tracker swarm limit reached, retry later"
                                                : "tracker storage unavailable, retry later";
-      return finish(std::move(res));
+      return res;
     }
     res.interval = r.interval_hint ? std::min(interval, r.interval_hint) : interval;
     res.min_interval = std::min(min_interval, res.interval);
@@ -363,7 +361,15 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
     res.incomplete = r.leechers;
     res.downloaded = r.completed;
     res.peers = std::move(r.peers);
-    finish(std::move(res));
+    return res;
+  };
+  // The in-memory store answers on the spot: no continuation to allocate.
+  store::Status st = store::Status::ok;
+  store::AnnounceResult result;
+  if (ctx_.store->announce_now(op, st, result)) return finish(respond(st, std::move(result)));
+  // The continuation is moved, not copied: it owns the caller's completion (a std::function).
+  ctx_.store->announce(op, [finish = std::move(finish), respond](store::Status st, store::AnnounceResult&& r) mutable {
+    finish(respond(st, std::move(r)));
   });
 }
 

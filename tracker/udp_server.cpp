@@ -314,12 +314,17 @@ void UdpServer::process(std::string_view datagram, const udp_t::endpoint& from,
     std::string out;
     out.reserve(20 + (addr_len + 2) * res.peers.size());
     udp::build_announce_header(out, tid, res.interval, res.incomplete, res.complete);
+    size_t header = out.size();
+    out.resize(header + (addr_len + 2) * res.peers.size());
+    char* w = out.data() + header;
     for (const auto& p : res.peers) {
       if (p.ip.v6 != v6) continue;
-      out.append(reinterpret_cast<const char*>(p.ip.b.data()), addr_len);
-      out.push_back(static_cast<char>(p.port >> 8));
-      out.push_back(static_cast<char>(p.port & 0xff));
+      std::memcpy(w, p.ip.b.data(), addr_len);
+      w[addr_len] = static_cast<char>(p.port >> 8);
+      w[addr_len + 1] = static_cast<char>(p.port & 0xff);
+      w += addr_len + 2;
     }
+    out.resize(static_cast<size_t>(w - out.data()));
     reply(std::move(out));
   });
 }
