@@ -193,10 +193,8 @@ constexpr std::array<uint8_t, 256> kB64UrlDecode = [] {
 }();
 }  // namespace
 
-std::optional<std::string> unbase64url(std::string_view text) {
-  if (text.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.resize(text.size() * 3 / 4);
+std::optional<size_t> unbase64url(std::string_view text, std::span<uint8_t> out) {
+  if (text.size() % 4 == 1 || text.size() / 4 * 3 + (text.size() % 4) * 3 / 4 > out.size()) return std::nullopt;
   size_t n = 0;
   uint32_t acc = 0;
   int bits = 0;
@@ -207,12 +205,19 @@ std::optional<std::string> unbase64url(std::string_view text) {
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
-      out[n++] = static_cast<char>((acc >> bits) & 0xff);
+      out[n++] = static_cast<uint8_t>((acc >> bits) & 0xff);
     }
   }
   // Leftover bits must be zero for a canonical encoding.
   if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
-  out.resize(n);
+  return n;
+}
+
+std::optional<std::string> unbase64url(std::string_view text) {
+  std::string out(text.size() * 3 / 4, '\0');
+  auto n = unbase64url(text, std::span<uint8_t>(reinterpret_cast<uint8_t*>(out.data()), out.size()));
+  if (!n) return std::nullopt;
+  out.resize(*n);
   return out;
 }
 

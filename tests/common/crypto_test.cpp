@@ -106,6 +106,10 @@ TEST(Crypto, UnBase64UrlRejectsNonCanonicalAndForeignInput) {
   EXPECT_FALSE(unbase64url("Z"));      // a single leftover character carries no byte
   EXPECT_FALSE(unbase64url("+/8"));    // standard alphabet
   EXPECT_FALSE(unbase64url("Zh"));     // leftover bits not zero: a second spelling of "f"
+  std::array<uint8_t, 2> two{};
+  EXPECT_EQ(unbase64url("Zm8", two), 2u);  // "fo" fits exactly
+  EXPECT_EQ(two[1], 'o');
+  EXPECT_FALSE(unbase64url("Zm9v", two));  // "foo" does not fit
   EXPECT_FALSE(unbase64url("Zm9v\n"));
   EXPECT_EQ(unbase64url(""), std::string());
 }
