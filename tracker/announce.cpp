@@ -1,6 +1,7 @@
 #include "tracker/announce.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cstring>
@@ -254,10 +255,17 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
       int result = res.reject == Reject::rate_limited ? 2 : !res.failure.empty() ? 1 : res.too_soon ? 3 : 0;
       m->announce_ctr[proto][ev][result]->inc();
       if (res.reject != Reject::none) m->reject_counter(static_cast<uint8_t>(res.reject)).inc();
+      // Summed here first: one atomic add per tier and pairing, not two per handed-out peer.
+      std::array<uint32_t, store::kTierCount> tiers{};
+      std::array<uint32_t, store::kPairingCount> pairings{};
       for (const auto& p : res.peers) {
-        m->tier[static_cast<size_t>(p.tier)]->inc();
-        m->pairing[static_cast<size_t>(p.pairing)]->inc();
+        ++tiers[static_cast<size_t>(p.tier)];
+        ++pairings[static_cast<size_t>(p.pairing)];
       }
+      for (size_t t = 0; t < tiers.size(); ++t)
+        if (tiers[t]) m->tier[t]->inc(tiers[t]);
+      for (size_t p = 0; p < pairings.size(); ++p)
+        if (pairings[p]) m->pairing[p]->inc(pairings[p]);
       m->latency[proto][0]->observe(latency);
     }
     done(std::move(res));

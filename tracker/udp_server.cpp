@@ -24,7 +24,14 @@ struct UdpServer::Worker : std::enable_shared_from_this<UdpServer::Worker> {
   };
 
   Worker(asio::io_context& c, const UdpServer& srv) : ctx(c), socket(c), server(srv) {
-    for (size_t i = 0; i < kUdpBatch; ++i) in_iov[i] = {in_buf[i].data(), kUdpMaxDatagram};
+    for (size_t i = 0; i < kUdpBatch; ++i) {
+      in_iov[i] = {in_buf[i].data(), kUdpMaxDatagram};
+      auto& h = in_msg[i].msg_hdr;
+      h.msg_name = &in_addr[i];
+      h.msg_namelen = sizeof(sockaddr_storage);
+      h.msg_iov = &in_iov[i];
+      h.msg_iovlen = 1;
+    }
     out.reserve(kUdpBatch * kUdpBatchesPerWake);
   }
   asio::io_context& ctx;
@@ -56,14 +63,6 @@ struct UdpServer::Worker : std::enable_shared_from_this<UdpServer::Worker> {
     bool drained = false;
     in_batch = true;
     for (size_t round = 0; round < kUdpBatchesPerWake && !drained; ++round) {
-      for (size_t i = 0; i < kUdpBatch; ++i) {
-        auto& h = in_msg[i].msg_hdr;
-        h = {};
-        h.msg_name = &in_addr[i];
-        h.msg_namelen = sizeof(sockaddr_storage);
-        h.msg_iov = &in_iov[i];
-        h.msg_iovlen = 1;
-      }
       int n = ::recvmmsg(socket.native_handle(), in_msg.data(), kUdpBatch, MSG_DONTWAIT, nullptr);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -72,7 +71,10 @@ struct UdpServer::Worker : std::enable_shared_from_this<UdpServer::Worker> {
         else log::warn("udp recvmmsg failed", {{"error", std::strerror(errno)}});
         break;
       }
-      for (int i = 0; i < n; ++i) handle(in_buf[i].data(), in_msg[i].msg_len, in_addr[i], in_msg[i].msg_hdr.msg_namelen);
+      for (int i = 0; i < n; ++i) {
+        handle(in_buf[i].data(), in_msg[i].msg_len, in_addr[i], in_msg[i].msg_hdr.msg_namelen);
+        in_msg[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);  // the only field recvmmsg changes but msg_len
+      }
       if (static_cast<size_t>(n) < kUdpBatch) drained = true;
     }
     in_batch = false;
