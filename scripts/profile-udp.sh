@@ -70,6 +70,7 @@ load() {  # $1 = rate, $2 = duration, $3 = device prefix
 }
 answered() { /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["answered"])'; }
 cpu() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+usr() { awk '{print $14}' "/proc/$PID/stat"; }
 
 load "$RATE" 2 warm- >/dev/null  # warm-up: swarm filled, allocator and caches warm
 if [ "$MODE" = callgrind ]; then
@@ -82,10 +83,10 @@ if [ "$MODE" = callgrind ]; then
   if [ -n "${PROFILE_KEEP:-}" ]; then mkdir -p "$PROFILE_KEEP"; cp "$TMP"/cg.out* "$PROFILE_KEEP"/; fi
 else
   TCK=$(getconf CLK_TCK)
-  C0=$(cpu)
+  C0=$(cpu) U0=$(usr)
   N=$(load "$RATE" "$DURATION" run- | answered)
-  C1=$(cpu)
-  /usr/bin/python3 -c "import sys; n,c=int(sys.argv[1]),(int(sys.argv[3])-int(sys.argv[2]))/int(sys.argv[4]);
-print('answered %d  server cpu %.2f s  %.2f us per announce  %.0f announces per CPU-s' % (n, c, 1e6*c/n, n/c))" \
-    "$N" "$C0" "$C1" "$TCK"
+  C1=$(cpu) U1=$(usr)
+  /usr/bin/python3 -c "import sys; n,c,u,t=int(sys.argv[1]),int(sys.argv[3])-int(sys.argv[2]),int(sys.argv[5])-int(sys.argv[4]),int(sys.argv[6]);
+print('answered %d  server cpu %.2f s (user %.2f s)  %.2f us per announce (user %.2f us)  %.0f announces per CPU-s' % (n, c/t, u/t, 1e6*c/t/n, 1e6*u/t/n, n*t/c))" \
+    "$N" "$C0" "$C1" "$U0" "$U1" "$TCK"
 fi
