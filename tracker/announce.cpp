@@ -302,7 +302,7 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
   op.info_hash = req.info_hash;
   op.event = req.event;
   store::PeerData& p = op.peer;
-  p.device = device;
+  p.device = std::move(device);  // read as p.device from here on
   p.peer_id = req.peer_id;
   p.port = req.port;
   p.uploaded = req.uploaded;
@@ -337,7 +337,7 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
   }
   if (ctx_.locality) p.loc = ctx_.locality->resolve(public_ip, req.lan.value_or(""), req.icode.value_or(""));
   if (!p.has_lan) p.loc.lan = 0;  // LAN pairing needs a LAN address to hand out
-  if (req.nat && ctx_.nat_verifier) ctx_.nat_verifier(*req.nat, device, p.reach, p.nat);
+  if (req.nat && ctx_.nat_verifier) ctx_.nat_verifier(*req.nat, p.device, p.reach, p.nat);
 
   const auto& pol = ctx_.policy;
   uint32_t want = req.numwant < 0 ? pol.numwant_default : static_cast<uint32_t>(req.numwant);
@@ -350,7 +350,7 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
     op.policy.want_v6 = !op.policy.want_v4;
   }
 
-  uint32_t interval = interval_for(device);
+  uint32_t interval = interval_for(p.device);
   uint32_t min_interval = std::min(pol.min_interval, interval);
   // A cheap reply for early periodic re-announces; a little slack absorbs client timer jitter.
   op.min_interval_ms = static_cast<int64_t>(pol.min_interval) * 1000 * 9 / 10;

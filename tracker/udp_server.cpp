@@ -219,7 +219,6 @@ void UdpServer::stop() {
 void UdpServer::process(std::string_view datagram, const udp_t::endpoint& from,
                         std::function<void(std::string&&)> reply) const {
   auto pk = udp::parse(datagram);
-  auto t0 = std::chrono::steady_clock::now();
   auto drop = [&](TrackerMetrics::DropReason reason) { m_.dropped[reason]->inc(); };
   switch (pk.error) {
     case udp::ParseError::ok: break;
@@ -238,6 +237,7 @@ void UdpServer::process(std::string_view datagram, const udp_t::endpoint& from,
   }
   const auto source = from.address();
   if (pk.action == udp::Action::connect) {
+    auto t0 = std::chrono::steady_clock::now();
     m_.udp_connects.inc();
     auto r = udp::build_connect(pk.transaction_id, ids_.issue(source));
     m_.latency[1][2]->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
