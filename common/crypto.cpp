@@ -1,11 +1,11 @@
 #include "common/crypto.h"
 
-#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <algorithm>
 #include <array>
 #include <memory>
 #include <stdexcept>
@@ -43,50 +43,67 @@ Sha256 hmac_sha256(std::string_view key, std::string_view data) {
 }
 
 namespace {
+// HMAC's two key-dependent SHA-256 blocks (key ⊕ ipad, key ⊕ opad), hashed once per key; a
+// MAC then copies the two states instead of re-keying a context. The low-level SHA256_*
+// API is deprecated in OpenSSL 3 but is what makes this a struct copy (EVP contexts are
+// opaque and copying one allocates).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 struct KeyedMac {
   std::string key;
-  EVP_MAC_CTX* ctx = nullptr;
-  ~KeyedMac() { EVP_MAC_CTX_free(ctx); }
+  SHA256_CTX inner{}, outer{};
+  explicit KeyedMac(std::string_view k) : key(k) {
+    std::array<unsigned char, SHA256_CBLOCK> block{};
+    if (k.size() > block.size()) {
+      auto h = sha256(k);
+      std::copy(h.begin(), h.end(), block.begin());
+    } else {
+      std::copy(k.begin(), k.end(), block.begin());
+    }
+    std::array<unsigned char, SHA256_CBLOCK> pad;
+    for (size_t i = 0; i < pad.size(); ++i) pad[i] = block[i] ^ 0x36;
+    SHA256_Init(&inner);
+    SHA256_Update(&inner, pad.data(), pad.size());
+    for (size_t i = 0; i < pad.size(); ++i) pad[i] = block[i] ^ 0x5c;
+    SHA256_Init(&outer);
+    SHA256_Update(&outer, pad.data(), pad.size());
+    OPENSSL_cleanse(block.data(), block.size());
+    OPENSSL_cleanse(pad.data(), pad.size());
+  }
+  ~KeyedMac() {
+    OPENSSL_cleanse(&inner, sizeof inner);
+    OPENSSL_cleanse(&outer, sizeof outer);
+  }
+  Sha256 mac(std::string_view data) const {
+    Sha256 inner_hash, out;
+    SHA256_CTX c = inner;
+    SHA256_Update(&c, data.data(), data.size());
+    SHA256_Final(inner_hash.data(), &c);
+    c = outer;
+    SHA256_Update(&c, inner_hash.data(), inner_hash.size());
+    SHA256_Final(out.data(), &c);
+    OPENSSL_cleanse(&c, sizeof c);
+    return out;
+  }
 };
+#pragma GCC diagnostic pop
 constexpr size_t kCachedKeysPerThread = 8;
 }  // namespace
 
 Sha256 hmac_sha256_cached(std::string_view key, std::string_view data) {
   thread_local std::vector<std::unique_ptr<KeyedMac>> cache;
   thread_local size_t next_victim = 0;
-  KeyedMac* km = nullptr;
   for (auto& c : cache)
-    if (c->key == key) km = c.get();
-  if (!km) {
-    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-    if (!mac) return hmac_sha256(key, data);
-    auto fresh = std::make_unique<KeyedMac>();
-    fresh->key.assign(key);
-    fresh->ctx = EVP_MAC_CTX_new(mac);
-    EVP_MAC_free(mac);
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                           OSSL_PARAM_construct_end()};
-    if (!fresh->ctx || EVP_MAC_init(fresh->ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
-                                    params) != 1)
-      return hmac_sha256(key, data);
-    if (cache.size() < kCachedKeysPerThread) {
-      cache.push_back(std::move(fresh));
-      km = cache.back().get();
-    } else {
-      cache[next_victim] = std::move(fresh);
-      km = cache[next_victim].get();
-      next_victim = (next_victim + 1) % kCachedKeysPerThread;
-    }
-  } else if (EVP_MAC_init(km->ctx, nullptr, 0, nullptr) != 1) {  // same key: just reset the state
-    return hmac_sha256(key, data);
+    if (c->key == key) return c->mac(data);
+  auto fresh = std::make_unique<KeyedMac>(key);
+  KeyedMac* km = fresh.get();
+  if (cache.size() < kCachedKeysPerThread) {
+    cache.push_back(std::move(fresh));
+  } else {
+    cache[next_victim] = std::move(fresh);
+    next_victim = (next_victim + 1) % kCachedKeysPerThread;
   }
-  Sha256 out{};
-  size_t len = 0;
-  if (EVP_MAC_update(km->ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1 ||
-      EVP_MAC_final(km->ctx, out.data(), &len, out.size()) != 1)
-    return hmac_sha256(key, data);
-  return out;
+  return km->mac(data);
 }
 
 Sha1Stream::Sha1Stream() : ctx_(EVP_MD_CTX_new()) {
@@ -176,10 +193,8 @@ constexpr std::array<uint8_t, 256> kB64UrlDecode = [] {
 }();
 }  // namespace
 
-std::optional<std::string> unbase64url(std::string_view text) {
-  if (text.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.resize(text.size() * 3 / 4);
+std::optional<size_t> unbase64url(std::string_view text, std::span<uint8_t> out) {
+  if (text.size() % 4 == 1 || text.size() / 4 * 3 + (text.size() % 4) * 3 / 4 > out.size()) return std::nullopt;
   size_t n = 0;
   uint32_t acc = 0;
   int bits = 0;
@@ -190,12 +205,19 @@ std::optional<std::string> unbase64url(std::string_view text) {
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
-      out[n++] = static_cast<char>((acc >> bits) & 0xff);
+      out[n++] = static_cast<uint8_t>((acc >> bits) & 0xff);
     }
   }
   // Leftover bits must be zero for a canonical encoding.
   if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) return std::nullopt;
-  out.resize(n);
+  return n;
+}
+
+std::optional<std::string> unbase64url(std::string_view text) {
+  std::string out(text.size() * 3 / 4, '\0');
+  auto n = unbase64url(text, std::span<uint8_t>(reinterpret_cast<uint8_t*>(out.data()), out.size()));
+  if (!n) return std::nullopt;
+  out.resize(*n);
   return out;
 }
 

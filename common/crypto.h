@@ -45,6 +45,8 @@ std::optional<std::string> unhex(std::string_view hex);
 std::string base64(std::string_view bytes);
 std::string base64url(std::string_view bytes);  // RFC 4648 §5, no padding
 std::optional<std::string> unbase64url(std::string_view text);
+// Decodes into `out`; nullopt when malformed or longer than `out`, else the decoded length.
+std::optional<size_t> unbase64url(std::string_view text, std::span<uint8_t> out);
 
 void random_bytes(void* out, size_t len);
 uint64_t random_u64();

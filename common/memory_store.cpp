@@ -182,6 +182,14 @@ namespace {
 
 bool family_ok(const Ip& ip, const SelectionPolicy& p) { return ip.v6 ? p.want_v6 : p.want_v4; }
 
+constexpr size_t kPrefetchAhead = 4;  // probes; a few cache misses in flight at once (a power of 2)
+constexpr size_t kCacheLine = 64;
+
+void prefetch_slot(const Slot& s) {
+  const char* p = reinterpret_cast<const char*>(&s);
+  for (size_t off = 0; off < sizeof(Slot); off += kCacheLine) __builtin_prefetch(p + off);
+}
+
 struct Selector {
   MemoryStore::Swarm& sw;
   const PeerData& me;
@@ -226,12 +234,27 @@ struct Selector {
       }
       // Skips are bounded: already-picked peers are at most numwant, plus a slack for predicates.
       uint64_t max_probes = std::min<uint64_t>(total, uint64_t{want} * 4 + out.peers.size() + 16);
-      uint64_t idx = start;
-      for (uint64_t probe = 0; probe < max_probes && got < want; ++probe, idx = idx + step >= total ? idx + step - total : idx + step) {
-        uint64_t k = idx;
+      auto advance = [&](uint64_t i) { return i + step >= total ? i + step - total : i + step; };
+      auto slot_at = [&](uint64_t i) {
         size_t which = 0;
-        while (k >= sizes[which]) k -= sizes[which++];
-        uint32_t slot = (*vs[which])[k];
+        while (i >= sizes[which]) i -= sizes[which++];
+        return (*vs[which])[i];
+      };
+      // Probes land on random slots of a swarm that may not fit in cache: the slots of the
+      // next few probes are fetched while this one is examined.
+      std::array<uint32_t, kPrefetchAhead> ring;
+      uint64_t ahead = start;
+      for (uint64_t i = 0; i < kPrefetchAhead && i < max_probes; ++i, ahead = advance(ahead)) {
+        ring[i] = slot_at(ahead);
+        prefetch_slot(sw.slots[ring[i]]);
+      }
+      for (uint64_t probe = 0; probe < max_probes && got < want; ++probe) {
+        uint32_t slot = ring[probe % kPrefetchAhead];
+        if (probe + kPrefetchAhead < max_probes) {
+          ring[probe % kPrefetchAhead] = slot_at(ahead);
+          prefetch_slot(sw.slots[ring[probe % kPrefetchAhead]]);
+          ahead = advance(ahead);
+        }
         Slot& s = sw.slots[slot];
         if (slot == self || s.mark == sw.epoch || !pred(s)) continue;
         bool lan_addr = me.loc.lan != 0 && s.d.loc.lan == me.loc.lan && s.d.has_lan;

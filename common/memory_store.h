@@ -39,6 +39,10 @@ class MemoryStore final : public SwarmStore {
   ~MemoryStore() override;
 
   void announce(const AnnounceOp& op, AnnounceCallback cb) override;
+  bool announce_now(const AnnounceOp& op, Status& st, AnnounceResult& out) override {
+    st = announce_sync(op, out);
+    return true;
+  }
   void scrape(const std::vector<InfoHash>& hashes, ScrapeCallback cb) override;
   SwarmCounts counts(const InfoHash& h) override;
   void remove_swarm(const InfoHash& h) override;

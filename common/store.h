@@ -120,6 +120,12 @@ class SwarmStore {
   using ScrapeCallback = std::function<void(Status, std::vector<SwarmCounts>&&)>;
 
   virtual void announce(const AnnounceOp& op, AnnounceCallback cb) = 0;
+  // Answers on the spot when the store can (the in-memory one): returns true with `st` and
+  // `out` set, sparing the caller a continuation; false means "use announce()".
+  virtual bool announce_now(const AnnounceOp& op, Status& st, AnnounceResult& out) {
+    (void)op, (void)st, (void)out;
+    return false;
+  }
   virtual void scrape(const std::vector<InfoHash>& hashes, ScrapeCallback cb) = 0;
   // Latest known counts (may be slightly stale in networked stores); for metrics and admin views.
   virtual SwarmCounts counts(const InfoHash& h) = 0;

@@ -1,5 +1,7 @@
 #include "common/token.h"
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 
 #include "common/crypto.h"
@@ -10,12 +12,18 @@ namespace {
 constexpr std::string_view kDomain = "otaswarm-device-token-v1\n";
 constexpr size_t kMacBytes = 16;
 
-std::string mac(std::string_view key, std::string_view device_id, std::string_view expiry) {
-  std::string msg;
-  msg.reserve(kDomain.size() + device_id.size() + expiry.size() + 1);
-  msg.append(kDomain).append(device_id).append("\n").append(expiry);
-  auto h = crypto::hmac_sha256_cached(key, msg);
-  return std::string(reinterpret_cast<const char*>(h.data()), kMacBytes);
+constexpr size_t kMaxExpiryDigits = 19;  // int64_t
+
+// The MAC is the first kMacBytes of the returned HMAC. The message is built on the stack:
+// this runs once per announce.
+crypto::Sha256 mac(std::string_view key, std::string_view device_id, std::string_view expiry) {
+  std::array<char, kDomain.size() + kMaxDeviceIdLength + 1 + kMaxExpiryDigits> buf;
+  if (device_id.size() > kMaxDeviceIdLength || expiry.size() > kMaxExpiryDigits) return {};
+  char* w = std::copy(kDomain.begin(), kDomain.end(), buf.data());
+  w = std::copy(device_id.begin(), device_id.end(), w);
+  *w++ = '\n';
+  w = std::copy(expiry.begin(), expiry.end(), w);
+  return crypto::hmac_sha256_cached(key, std::string_view(buf.data(), static_cast<size_t>(w - buf.data())));
 }
 }  // namespace
 
@@ -40,7 +48,8 @@ bool valid_device_id(std::string_view id) {
 std::string mint(std::string_view key, std::string_view device_id, int64_t expiry) {
   if (!valid_device_id(device_id) || expiry <= 0 || key.empty()) return {};
   std::string exp = std::to_string(expiry);
-  return "v1." + crypto::base64url(device_id) + "." + exp + "." + crypto::base64url(mac(key, device_id, exp));
+  return "v1." + crypto::base64url(device_id) + "." + exp + "." +
+         crypto::base64url(crypto::as_view(mac(key, device_id, exp)).substr(0, kMacBytes));
 }
 
 Verified verify(const KeyRing& keys, std::string_view tok, const Clock& clock) {
@@ -67,15 +76,14 @@ Verified verify(const KeyRing& keys, std::string_view tok, const Clock& clock) {
   if (parts[2].empty() || ec != std::errc() || p != parts[2].data() + parts[2].size() || expiry <= 0 ||
       parts[2][0] == '0')
     return r;
-  auto given = crypto::unbase64url(parts[3]);
-  if (!given || given->size() != kMacBytes) return r;
-  auto span = [](const std::string& s) {
-    return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-  };
+  std::array<uint8_t, kMacBytes> given;
+  auto given_len = crypto::unbase64url(parts[3], given);
+  if (!given_len || *given_len != kMacBytes) return r;
   bool ok = false;
   for (const std::string* k : {&keys.current(), &keys.previous()}) {
     if (k->empty()) continue;
-    if (crypto::equal_ct(span(mac(*k, *device, parts[2])), span(*given))) ok = true;
+    auto h = mac(*k, *device, parts[2]);
+    if (crypto::equal_ct(std::span<const uint8_t>(h.data(), kMacBytes), given)) ok = true;
   }
   if (!ok) {
     r.status = Status::bad_signature;

@@ -86,9 +86,10 @@ def bencode(v):
 
 
 def cpu_seconds(pid):
+    """(utime + stime, utime) of all threads, in seconds."""
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime, all threads
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK, int(fields[11]) / CLK_TCK
 
 
 def stop_all():
@@ -158,7 +159,7 @@ def phones_for(rate):
 
 
 def run_rung(server, proto, url, rate, extra):
-    before_srv = cpu_seconds(server["proc"].pid)
+    before_srv, before_usr = cpu_seconds(server["proc"].pid)
     before_gen = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = [os.path.join(BIN, "otaswarm-loadtest"), "load", "--tracker", url, "--rate", str(rate),
            "--duration", str(DURATION), "--ramp", str(RAMP), "--phones", str(phones_for(rate)),
@@ -172,7 +173,8 @@ def run_rung(server, proto, url, rate, extra):
         cmd += ["--device-prefix", "bench-%s-%d-" % (proto, rate)]
     p = subprocess.run(cmd, capture_output=True, timeout=DURATION + 60)
     after_gen = resource.getrusage(resource.RUSAGE_CHILDREN)
-    srv_cpu = cpu_seconds(server["proc"].pid) - before_srv
+    after_srv, after_usr = cpu_seconds(server["proc"].pid)
+    srv_cpu, srv_usr = after_srv - before_srv, after_usr - before_usr
     if p.returncode != 0:
         raise SystemExit("bench: loadtest failed: %s\n%s" % (" ".join(cmd), p.stderr.decode()))
     rep = json.loads(p.stdout)
@@ -183,17 +185,17 @@ def run_rung(server, proto, url, rate, extra):
         "answered_share": st["answered"] / st["offered"] if st["offered"] else 0,
         "errors": rep["errors"], "timeouts": rep["timeouts"], "not_sent": rep["not_sent"],
         "p50": st["latency_ms"]["p50"], "p99": st["latency_ms"]["p99"], "p999": st["latency_ms"]["p99_9"],
-        "server_cpu_s": srv_cpu,
+        "server_cpu_s": srv_cpu, "server_user_s": srv_usr,
         "gen_cpu_s": (after_gen.ru_utime + after_gen.ru_stime) - (before_gen.ru_utime + before_gen.ru_stime),
         "answered": rep["answered"], "late": rep["generator"]["late_requests"],
         "per_cpu_s": rep["answered"] / srv_cpu if srv_cpu > 0 else 0,
         "phones": phones_for(rate), "failure_reasons": rep["failure_reasons"],
         "peers_per_answer": rep["peers_received"] / rep["answered"] if rep["answered"] else 0,
     }
-    log("%-12s %-4s %7d/s -> answered %8.0f/s (%5.1f%%) p99 %7.2f ms  server cpu %5.2f s  gen cpu %5.2f s  "
-        "errors %d timeouts %d not sent %d" % (row["server"], proto, rate, row["answered_per_s"],
-                                               100 * row["answered_share"], row["p99"], srv_cpu, row["gen_cpu_s"],
-                                               row["errors"], row["timeouts"], row["not_sent"]))
+    log("%-12s %-4s %7d/s -> answered %8.0f/s (%5.1f%%) p99 %7.2f ms  server cpu %5.2f s (user %5.2f s)  "
+        "gen cpu %5.2f s  errors %d timeouts %d not sent %d"
+        % (row["server"], proto, rate, row["answered_per_s"], 100 * row["answered_share"], row["p99"], srv_cpu,
+           srv_usr, row["gen_cpu_s"], row["errors"], row["timeouts"], row["not_sent"]))
     if row["failure_reasons"]:
         log("  tracker failures:", json.dumps(row["failure_reasons"]))
     return row
@@ -259,14 +261,15 @@ def chart(rows, proto, names, path):
 
 def table(rows, proto):
     out = ["| offered/s | server | answered/s | answered | p50 ms | p99 ms | p99.9 ms | timeouts | server CPU s "
-           "| announces per server CPU-s | generator CPU s | peers per answer |",
-           "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| of which user | announces per server CPU-s | generator CPU s | peers per answer |",
+           "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if r["proto"] != proto:
             continue
-        out.append("| %d | %s | %.0f | %.1f%% | %.3f | %.3f | %.3f | %d | %.2f | %.0f | %.2f | %.1f |" % (
+        out.append("| %d | %s | %.0f | %.1f%% | %.3f | %.3f | %.3f | %d | %.2f | %.2f | %.0f | %.2f | %.1f |" % (
             r["rate"], r["server"], r["answered_per_s"], 100 * r["answered_share"], r["p50"], r["p99"], r["p999"],
-            r["timeouts"] + r["errors"], r["server_cpu_s"], r["per_cpu_s"], r["gen_cpu_s"], r["peers_per_answer"]))
+            r["timeouts"] + r["errors"], r["server_cpu_s"], r["server_user_s"], r["per_cpu_s"], r["gen_cpu_s"],
+            r["peers_per_answer"]))
     reasons = {}
     for r in rows:
         if r["proto"] == proto:

@@ -1,6 +1,7 @@
 #include "tracker/announce.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cstring>
@@ -254,10 +255,17 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
       int result = res.reject == Reject::rate_limited ? 2 : !res.failure.empty() ? 1 : res.too_soon ? 3 : 0;
       m->announce_ctr[proto][ev][result]->inc();
       if (res.reject != Reject::none) m->reject_counter(static_cast<uint8_t>(res.reject)).inc();
+      // Summed here first: one atomic add per tier and pairing, not two per handed-out peer.
+      std::array<uint32_t, store::kTierCount> tiers{};
+      std::array<uint32_t, store::kPairingCount> pairings{};
       for (const auto& p : res.peers) {
-        m->tier[static_cast<size_t>(p.tier)]->inc();
-        m->pairing[static_cast<size_t>(p.pairing)]->inc();
+        ++tiers[static_cast<size_t>(p.tier)];
+        ++pairings[static_cast<size_t>(p.pairing)];
       }
+      for (size_t t = 0; t < tiers.size(); ++t)
+        if (tiers[t]) m->tier[t]->inc(tiers[t]);
+      for (size_t p = 0; p < pairings.size(); ++p)
+        if (pairings[p]) m->pairing[p]->inc(pairings[p]);
       m->latency[proto][0]->observe(latency);
     }
     done(std::move(res));
@@ -295,7 +303,7 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
   op.info_hash = req.info_hash;
   op.event = req.event;
   store::PeerData& p = op.peer;
-  p.device = device;
+  p.device = std::move(device);  // read as p.device from here on
   p.peer_id = req.peer_id;
   p.port = req.port;
   p.uploaded = req.uploaded;
@@ -330,7 +338,7 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
   }
   if (ctx_.locality) p.loc = ctx_.locality->resolve(public_ip, req.lan.value_or(""), req.icode.value_or(""));
   if (!p.has_lan) p.loc.lan = 0;  // LAN pairing needs a LAN address to hand out
-  if (req.nat && ctx_.nat_verifier) ctx_.nat_verifier(*req.nat, device, p.reach, p.nat);
+  if (req.nat && ctx_.nat_verifier) ctx_.nat_verifier(*req.nat, p.device, p.reach, p.nat);
 
   const auto& pol = ctx_.policy;
   uint32_t want = req.numwant < 0 ? pol.numwant_default : static_cast<uint32_t>(req.numwant);
@@ -343,19 +351,17 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
     op.policy.want_v6 = !op.policy.want_v4;
   }
 
-  uint32_t interval = interval_for(device);
+  uint32_t interval = interval_for(p.device);
   uint32_t min_interval = std::min(pol.min_interval, interval);
   // A cheap reply for early periodic re-announces; a little slack absorbs client timer jitter.
   op.min_interval_ms = static_cast<int64_t>(pol.min_interval) * 1000 * 9 / 10;
-  // The continuation is moved, not copied: it owns the caller's completion (a std::function).
-  ctx_.store->announce(op, [finish = std::move(finish), interval, min_interval](store::Status st,
-                                                                               store::AnnounceResult&& r) mutable {
+  auto respond = [interval, min_interval](store::Status st, store::AnnounceResult&& r) {
     AnnounceResponse res;
     if (st != store::Status::ok) {
       res.reject = st == store::Status::limit ? Reject::overloaded : Reject::store_unavailable;
       res.failure = st == store::Status::limit ? "tracker swarm limit reached, retry later"
                                                : "tracker storage unavailable, retry later";
-      return finish(std::move(res));
+      return res;
     }
     res.interval = r.interval_hint ? std::min(interval, r.interval_hint) : interval;
     res.min_interval = std::min(min_interval, res.interval);
@@ -364,7 +370,15 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
     res.incomplete = r.leechers;
     res.downloaded = r.completed;
     res.peers = std::move(r.peers);
-    finish(std::move(res));
+    return res;
+  };
+  // The in-memory store answers on the spot: no continuation to allocate.
+  store::Status st = store::Status::ok;
+  store::AnnounceResult result;
+  if (ctx_.store->announce_now(op, st, result)) return finish(respond(st, std::move(result)));
+  // The continuation is moved, not copied: it owns the caller's completion (a std::function).
+  ctx_.store->announce(op, [finish = std::move(finish), respond](store::Status st, store::AnnounceResult&& r) mutable {
+    finish(respond(st, std::move(r)));
   });
 }
 

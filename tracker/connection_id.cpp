@@ -1,11 +1,6 @@
 #include "tracker/connection_id.h"
 
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
 #include <cstring>
-#include <memory>
-#include <stdexcept>
 
 #include "common/crypto.h"
 #include "common/net.h"
@@ -14,29 +9,53 @@ namespace otaswarm {
 
 namespace {
 
-struct MacDeleter {
-  void operator()(EVP_MAC_CTX* c) const { EVP_MAC_CTX_free(c); }
-};
-
-// One SipHash context per thread: EVP_MAC objects are not thread-safe, and fetching
-// the algorithm per packet would dominate the cost.
-EVP_MAC_CTX* thread_ctx() {
-  thread_local std::unique_ptr<EVP_MAC_CTX, MacDeleter> ctx = [] {
-    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "SIPHASH", nullptr);
-    if (!mac) throw std::runtime_error("OpenSSL has no SIPHASH");
-    EVP_MAC_CTX* c = EVP_MAC_CTX_new(mac);
-    EVP_MAC_free(mac);
-    return std::unique_ptr<EVP_MAC_CTX, MacDeleter>(c);
-  }();
-  return ctx.get();
-}
-
 void derive(const std::string& secret, uint8_t out[16]) {
   auto h = crypto::sha256("otaswarm-connection-id-v1\n" + secret);
   std::memcpy(out, h.data(), 16);
 }
 
 }  // namespace
+
+namespace {
+uint64_t load_le64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+uint64_t rotl(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
+}  // namespace
+
+uint64_t siphash24(const uint8_t key[16], const uint8_t* msg, size_t n) {
+  const uint64_t k0 = load_le64(key), k1 = load_le64(key + 8);
+  uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
+  uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
+  auto round = [&] {
+    v0 += v1;
+    v1 = rotl(v1, 13) ^ v0;
+    v0 = rotl(v0, 32);
+    v2 += v3;
+    v3 = rotl(v3, 16) ^ v2;
+    v0 += v3;
+    v3 = rotl(v3, 21) ^ v0;
+    v2 += v1;
+    v1 = rotl(v1, 17) ^ v2;
+    v2 = rotl(v2, 32);
+  };
+  auto compress = [&](uint64_t m) {
+    v3 ^= m;
+    round();
+    round();
+    v0 ^= m;
+  };
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) compress(load_le64(msg + i));
+  uint64_t last = static_cast<uint64_t>(n & 0xff) << 56;
+  for (size_t j = 0; i + j < n; ++j) last |= static_cast<uint64_t>(msg[i + j]) << (8 * j);
+  compress(last);
+  v2 ^= 0xff;
+  for (int r = 0; r < 4; ++r) round();
+  return v0 ^ v1 ^ v2 ^ v3;
+}
 
 ConnectionIds::ConnectionIds(const std::string& key, const std::string& previous_key, const Clock& clock)
     : clock_(clock) {
@@ -63,16 +82,7 @@ uint64_t ConnectionIds::compute(const uint8_t key[16], const boost::asio::ip::ad
     n = 16;
   }
   for (int i = 0; i < 8; ++i) msg[n++] = static_cast<uint8_t>(static_cast<uint64_t>(slot) >> (8 * i));
-  EVP_MAC_CTX* ctx = thread_ctx();
-  size_t outsize = 8;
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &outsize), OSSL_PARAM_construct_end()};
-  uint8_t out[8] = {};
-  size_t outl = 0;
-  if (EVP_MAC_init(ctx, key, 16, params) != 1 || EVP_MAC_update(ctx, msg, n) != 1 ||
-      EVP_MAC_final(ctx, out, &outl, sizeof out) != 1)
-    throw std::runtime_error("SipHash failed");
-  uint64_t v = 0;
-  std::memcpy(&v, out, 8);
+  uint64_t v = siphash24(key, msg, n);
   // The BEP 15 protocol id is the only value a connect request may carry: never issue it.
   return v == 0x41727101980ULL ? v + 1 : v;
 }

@@ -1,5 +1,5 @@
 #pragma once
-// Stateless BEP 15 connection IDs: SipHash-2-4 (OpenSSL EVP_MAC) over (client IP, time slot)
+// Stateless BEP 15 connection IDs: SipHash-2-4 (64-bit output) over (client IP, time slot)
 // with a key every replica shares. A client's ID stays valid for the current and the
 // previous slot, and IDs minted with the previous key are accepted during a key rotation.
 #include <boost/asio/ip/address.hpp>
@@ -9,6 +9,11 @@
 #include "common/clock.h"
 
 namespace otaswarm {
+
+// SipHash-2-4 with 64-bit output, the value OpenSSL's SIPHASH with size 8 gives read as a
+// little-endian integer; inline because OpenSSL's EVP_MAC parameter handling cost more than
+// the hash per datagram.
+uint64_t siphash24(const uint8_t key[16], const uint8_t* msg, size_t n);
 
 class ConnectionIds {
  public:

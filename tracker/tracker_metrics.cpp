@@ -45,7 +45,8 @@ TrackerMetrics::TrackerMetrics(metrics::Registry& r)
                            "expired_token",   "unknown_info_hash", "bad_request",
                            "bad_connection_id", "store_unavailable", "overloaded",
                            "rate_limited"};
-  const char* drop_reasons[] = {"truncated", "garbage", "unknown_action", "send_failed"};
+  const char* drop_reasons[] = {"truncated", "garbage", "unknown_action", "send_failed",
+                                "send_queue_full"};
   for (size_t i = 0; i < dropped.size(); ++i) dropped[i] = &udp_dropped.with({drop_reasons[i]});
   const char* decisions[] = {"admitted", "device_limited", "address_limited", "swarm_limited", "shed"};
   for (size_t i = 0; i < admission_ctr.size(); ++i) admission_ctr[i] = &admission.with({decisions[i]});

@@ -19,7 +19,7 @@ struct TrackerMetrics {
   metrics::Family<metrics::Counter>& rejects;
   metrics::Family<metrics::Counter>& udp_dropped;
   // Drops are the spoofed-flood path: resolved once, so a dropped datagram is one atomic add.
-  enum DropReason { kTruncated, kGarbage, kUnknownAction, kSendFailed, kDropReasons };
+  enum DropReason { kTruncated, kGarbage, kUnknownAction, kSendFailed, kSendQueueFull, kDropReasons };
   std::array<metrics::Counter*, kDropReasons> dropped{};
   metrics::Family<metrics::Counter>& http_connections;
   metrics::Counter& http_bad_requests;

@@ -4,6 +4,10 @@
 #include <boost/asio/post.hpp>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -18,7 +22,7 @@ namespace asio = boost::asio;
 using udp_t = asio::ip::udp;
 
 namespace {
-// Queue delay is sampled once per this many datagrams (one ioctl each).
+// Queue delay is sampled at most once per this many datagrams (one ioctl each).
 constexpr unsigned kShedSampleEvery = 8;
 
 // BEP 15 action field (bytes 8..11) says announce: only those are shed.
@@ -38,59 +42,185 @@ double last_datagram_delay_ms(int fd) {
 }  // namespace
 
 struct UdpServer::Worker : std::enable_shared_from_this<UdpServer::Worker> {
+  struct Outgoing {
+    std::string data;
+    udp_t::endpoint to;
+  };
+
   Worker(asio::io_context& c, const UdpServer& srv)
-      : ctx(c), socket(c), server(srv), gate(srv.shed_, *srv.handler_.context().clock) {}
+      : ctx(c), socket(c), server(srv), gate(srv.shed_, *srv.handler_.context().clock) {
+    for (size_t i = 0; i < kUdpBatch; ++i) {
+      in_iov[i] = {in_buf[i].data(), kUdpMaxDatagram};
+      auto& h = in_msg[i].msg_hdr;
+      h.msg_name = &in_addr[i];
+      h.msg_namelen = sizeof(sockaddr_storage);
+      h.msg_iov = &in_iov[i];
+      h.msg_iovlen = 1;
+    }
+    out.reserve(kUdpBatch * kUdpBatchesPerWake);
+  }
   asio::io_context& ctx;
   udp_t::socket socket;
   const UdpServer& server;
-  std::array<char, kUdpMaxDatagram> buf{};
-  udp_t::endpoint from;
+  std::array<std::array<char, kUdpMaxDatagram>, kUdpBatch> in_buf{};
+  std::array<iovec, kUdpBatch> in_iov{};
+  std::array<sockaddr_storage, kUdpBatch> in_addr{};
+  std::array<mmsghdr, kUdpBatch> in_msg{};
+  std::array<mmsghdr, kUdpBatch> out_msg{};
+  std::array<iovec, kUdpBatch> out_iov{};
+  std::vector<Outgoing> out;     // replies of the batch being processed, sent together
+  std::vector<Outgoing> queued;  // replies a full send buffer refused, from queued_head on
+  size_t queued_head = 0;
+  bool in_batch = false;
+  bool waiting_writable = false;
   QueueDelayGate gate;  // this thread's: the queue it measures is this socket's
   unsigned since_sample = 0;
 
-  void receive() {
-    socket.async_receive_from(asio::buffer(buf), from, [self = shared_from_this()](auto ec, size_t n) {
+  void wait_readable() {
+    socket.async_wait(udp_t::socket::wait_read, [self = shared_from_this()](auto ec) {
       if (ec == asio::error::operation_aborted || !self->socket.is_open()) return;
-      if (!ec) self->handle(n);
-      self->receive();
+      self->on_readable();
     });
   }
 
-  void handle(size_t n) {
-    if (gate.enabled()) {
-      if (++since_sample >= kShedSampleEvery) {
+  // Drains up to kUdpBatchesPerWake batches. The reactor is edge-triggered, so it is asked
+  // to wait only after recvmmsg said EAGAIN; otherwise the drain continues as a posted
+  // handler, behind whatever else this thread has queued.
+  void on_readable() {
+    bool drained = false;
+    in_batch = true;
+    for (size_t round = 0; round < kUdpBatchesPerWake && !drained; ++round) {
+      int n = ::recvmmsg(socket.native_handle(), in_msg.data(), kUdpBatch, MSG_DONTWAIT, nullptr);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) drained = true;
+        // Anything else is a pending socket error, reported once: the drain goes on after it.
+        else log::warn("udp recvmmsg failed", {{"error", std::strerror(errno)}});
+        break;
+      }
+      // The stamp SIOCGSTAMP reads back is the batch's last datagram's: one ioctl per batch at most.
+      if (gate.enabled() && (since_sample += static_cast<unsigned>(n)) >= kShedSampleEvery) {
         since_sample = 0;
         gate.sample(last_datagram_delay_ms(socket.native_handle()));
       }
-      if (is_announce(buf.data(), n)) {
-        switch (gate.next()) {
-          case QueueDelayGate::Verdict::handle: break;
-          case QueueDelayGate::Verdict::drop:
-            server.m_.shed_ctr[TrackerMetrics::kShedQueueDelayDropped]->inc();
-            return;
-          case QueueDelayGate::Verdict::busy_reply: {
-            std::string busy;
-            if (!server.busy_reply(std::string_view(buf.data(), n), from, busy)) break;
-            boost::system::error_code ec;
-            socket.send_to(asio::buffer(busy), from, 0, ec);
-            if (ec) server.m_.dropped[TrackerMetrics::kSendFailed]->inc();
-            return;
-          }
+      for (int i = 0; i < n; ++i) {
+        handle(in_buf[i].data(), in_msg[i].msg_len, in_addr[i], in_msg[i].msg_hdr.msg_namelen);
+        in_msg[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);  // the only field recvmmsg changes but msg_len
+      }
+      if (static_cast<size_t>(n) < kUdpBatch) drained = true;
+    }
+    in_batch = false;
+    flush();
+    if (drained) wait_readable();
+    else asio::post(ctx, [self = shared_from_this()] {
+      if (self->socket.is_open()) self->on_readable();
+    });
+  }
+
+  void handle(const char* data, size_t n, const sockaddr_storage& addr, socklen_t addr_len) {
+    udp_t::endpoint to;
+    if (addr_len > to.capacity()) return;
+    std::memcpy(to.data(), &addr, addr_len);
+    to.resize(addr_len);
+    if (gate.enabled() && is_announce(data, n)) {
+      switch (gate.next()) {
+        case QueueDelayGate::Verdict::handle: break;
+        case QueueDelayGate::Verdict::drop:
+          server.m_.shed_ctr[TrackerMetrics::kShedQueueDelayDropped]->inc();
+          return;
+        case QueueDelayGate::Verdict::busy_reply: {
+          std::string busy;
+          if (!server.busy_reply(std::string_view(data, n), to, busy)) break;
+          return emit(std::move(busy), to);
         }
       }
     }
-    auto to = from;
     auto self = shared_from_this();
-    server.process(std::string_view(buf.data(), n), to, [self, to](std::string&& reply) {
+    server.process(std::string_view(data, n), to, [self, to](std::string&& reply) {
       if (reply.empty()) return;
-      auto send = [self, to, r = std::move(reply)] {
-        boost::system::error_code ec;
-        self->socket.send_to(asio::buffer(r), to, 0, ec);
-        if (ec) self->server.m_.dropped[TrackerMetrics::kSendFailed]->inc();
-      };
-      if (self->ctx.get_executor().running_in_this_thread()) send();
-      else asio::post(self->ctx, std::move(send));
+      if (self->ctx.get_executor().running_in_this_thread()) return self->emit(std::move(reply), to);
+      asio::post(self->ctx, [self, to, r = std::move(reply)]() mutable {
+        if (self->socket.is_open()) self->emit(std::move(r), to);
+      });
     });
+  }
+
+  // Replies made while a batch is processed leave with it; a later (asynchronous) reply is
+  // sent at once unless earlier ones are queued behind a full send buffer.
+  void emit(std::string&& data, const udp_t::endpoint& to) {
+    out.push_back({std::move(data), to});
+    if (!in_batch) flush();
+  }
+
+  void flush() {
+    size_t sent = pending() == 0 ? send_batches(out.data(), out.size()) : 0;
+    for (size_t i = sent; i < out.size(); ++i) enqueue(std::move(out[i]));
+    out.clear();
+  }
+
+  // Sends what it can without blocking; returns how many replies are done (sent, or failed
+  // and counted). The rest met a full send buffer.
+  size_t send_batches(Outgoing* o, size_t count) {
+    size_t done = 0;
+    while (done < count) {
+      size_t k = std::min(kUdpBatch, count - done);
+      for (size_t i = 0; i < k; ++i) {
+        auto& r = o[done + i];
+        out_iov[i] = {r.data.data(), r.data.size()};
+        auto& h = out_msg[i].msg_hdr;
+        h = {};
+        h.msg_name = r.to.data();
+        h.msg_namelen = static_cast<socklen_t>(r.to.size());
+        h.msg_iov = &out_iov[i];
+        h.msg_iovlen = 1;
+      }
+      int n = ::sendmmsg(socket.native_handle(), out_msg.data(), static_cast<unsigned>(k), MSG_DONTWAIT);
+      if (n > 0) {
+        done += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      // This reply cannot be sent (unreachable destination, bad address, …): count it, go on.
+      server.m_.dropped[TrackerMetrics::kSendFailed]->inc();
+      ++done;
+    }
+    return done;
+  }
+
+  size_t pending() const { return queued.size() - queued_head; }
+
+  void enqueue(Outgoing&& o) {
+    if (pending() >= kUdpMaxQueuedReplies) {
+      server.m_.dropped[TrackerMetrics::kSendQueueFull]->inc();
+      return;
+    }
+    queued.push_back(std::move(o));
+    arm_writable();
+  }
+
+  void arm_writable() {
+    if (waiting_writable) return;
+    waiting_writable = true;
+    socket.async_wait(udp_t::socket::wait_write, [self = shared_from_this()](auto ec) {
+      self->waiting_writable = false;
+      if (ec == asio::error::operation_aborted || !self->socket.is_open()) return;
+      self->on_writable();
+    });
+  }
+
+  void on_writable() {
+    queued_head += send_batches(queued.data() + queued_head, pending());
+    if (pending() == 0) {
+      queued.clear();
+      queued_head = 0;
+      return;
+    }
+    if (queued_head >= kUdpMaxQueuedReplies) {  // keeps the vector bounded while it never empties
+      queued.erase(queued.begin(), queued.begin() + static_cast<std::ptrdiff_t>(queued_head));
+      queued_head = 0;
+    }
+    arm_writable();
   }
 };
 
@@ -124,7 +254,7 @@ void UdpServer::start() {
     }
     workers_.push_back(w);
   }
-  for (auto& w : workers_) asio::post(w->socket.get_executor(), [w] { w->receive(); });
+  for (auto& w : workers_) asio::post(w->socket.get_executor(), [w] { w->wait_readable(); });
 }
 
 void UdpServer::stop() {
@@ -156,7 +286,6 @@ bool UdpServer::busy_reply(std::string_view datagram, const udp_t::endpoint& fro
 void UdpServer::process(std::string_view datagram, const udp_t::endpoint& from,
                         std::function<void(std::string&&)> reply) const {
   auto pk = udp::parse(datagram);
-  auto t0 = std::chrono::steady_clock::now();
   auto drop = [&](TrackerMetrics::DropReason reason) { m_.dropped[reason]->inc(); };
   switch (pk.error) {
     case udp::ParseError::ok: break;
@@ -175,6 +304,7 @@ void UdpServer::process(std::string_view datagram, const udp_t::endpoint& from,
   }
   const auto source = from.address();
   if (pk.action == udp::Action::connect) {
+    auto t0 = std::chrono::steady_clock::now();
     m_.udp_connects.inc();
     auto r = udp::build_connect(pk.transaction_id, ids_.issue(source));
     m_.latency[1][2]->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -253,12 +383,17 @@ void UdpServer::process(std::string_view datagram, const udp_t::endpoint& from,
     std::string out;
     out.reserve(20 + (addr_len + 2) * res.peers.size());
     udp::build_announce_header(out, tid, res.interval, res.incomplete, res.complete);
+    size_t header = out.size();
+    out.resize(header + (addr_len + 2) * res.peers.size());
+    char* w = out.data() + header;
     for (const auto& p : res.peers) {
       if (p.ip.v6 != v6) continue;
-      out.append(reinterpret_cast<const char*>(p.ip.b.data()), addr_len);
-      out.push_back(static_cast<char>(p.port >> 8));
-      out.push_back(static_cast<char>(p.port & 0xff));
+      std::memcpy(w, p.ip.b.data(), addr_len);
+      w[addr_len] = static_cast<char>(p.port >> 8);
+      w[addr_len + 1] = static_cast<char>(p.port & 0xff);
+      w += addr_len + 2;
     }
+    out.resize(static_cast<size_t>(w - out.data()));
     reply(std::move(out));
   });
 }

@@ -23,6 +23,26 @@ TEST(Crypto, HmacRfcVectors) {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
+TEST(Crypto, CachedHmacMatchesOneShot) {
+  // RFC 4231 test case 2, and test case 6 (a key longer than the block, hashed first).
+  EXPECT_EQ(hex(hmac_sha256_cached("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(hex(hmac_sha256_cached(std::string(131, '\xaa'), "Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  // Keys of every length around the block size, more keys than the per-thread cache holds
+  // (evictions), data across block boundaries, each key used twice (the cached state).
+  for (int round = 0; round < 2; ++round) {
+    for (size_t klen = 0; klen <= 130; klen += 13) {
+      std::string key(klen, '\0');
+      for (size_t i = 0; i < klen; ++i) key[i] = static_cast<char>(i * 7 + klen);
+      for (size_t dlen : {0, 1, 55, 56, 64, 119, 200}) {
+        std::string data(dlen, static_cast<char>(dlen));
+        EXPECT_EQ(hmac_sha256_cached(key, data), hmac_sha256(key, data)) << klen << " " << dlen;
+      }
+    }
+  }
+}
+
 TEST(Crypto, Sha1StreamMatchesOneShotAndResets) {
   std::string data(100000, '\0');
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 31);
@@ -86,6 +106,10 @@ TEST(Crypto, UnBase64UrlRejectsNonCanonicalAndForeignInput) {
   EXPECT_FALSE(unbase64url("Z"));      // a single leftover character carries no byte
   EXPECT_FALSE(unbase64url("+/8"));    // standard alphabet
   EXPECT_FALSE(unbase64url("Zh"));     // leftover bits not zero: a second spelling of "f"
+  std::array<uint8_t, 2> two{};
+  EXPECT_EQ(unbase64url("Zm8", two), 2u);  // "fo" fits exactly
+  EXPECT_EQ(two[1], 'o');
+  EXPECT_FALSE(unbase64url("Zm9v", two));  // "foo" does not fit
   EXPECT_FALSE(unbase64url("Zm9v\n"));
   EXPECT_EQ(unbase64url(""), std::string());
 }

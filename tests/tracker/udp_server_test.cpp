@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <thread>
@@ -298,6 +300,134 @@ TEST(UdpServerThreads, SeveralIoThreadsShareStoreAdmissionAndMetrics) {
   EXPECT_EQ(store.peer_count(rel.info_hash), static_cast<size_t>(kClients * kAnnounces));
   EXPECT_EQ(metrics.udp_connects.value(), static_cast<uint64_t>(kClients));
   EXPECT_NE(mreg.expose().find("otaswarm_tracker_announces_total"), std::string::npos);
+}
+
+// The socket path: datagrams queued before the I/O thread runs arrive as one long burst, so
+// the worker drains them in several recvmmsg batches and several wake-ups.
+class UdpServerSocketTest : public UdpServerTest {
+ protected:
+  using udp_t = boost::asio::ip::udp;
+
+  void start_server(const char* address) {
+    live_ = std::make_unique<UdpServer>(pool_, udp_t::endpoint(*net::parse_address(address), 0), *handler_, ids_,
+                                        metrics_);
+    live_->start();
+    client_.open(live_->local_endpoint().protocol());
+    client_.set_option(boost::asio::socket_base::receive_buffer_size(4 << 20));
+    client_.bind(udp_t::endpoint(live_->local_endpoint().address(), 0));
+  }
+
+  void TearDown() override {
+    if (live_) live_->stop();
+    pool_.drain_and_join();
+  }
+
+  void send(const std::string& d) { client_.send_to(boost::asio::buffer(d), live_->local_endpoint()); }
+
+  // Replies by transaction id, until `want` arrived or a few seconds passed.
+  std::map<uint32_t, std::string> receive(size_t want) {
+    std::map<uint32_t, std::string> got;
+    client_.non_blocking(true);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    std::array<char, kUdpMaxDatagram> buf;
+    while (got.size() < want && std::chrono::steady_clock::now() < deadline) {
+      boost::system::error_code ec;
+      size_t n = client_.receive(boost::asio::buffer(buf), 0, ec);
+      if (ec == boost::asio::error::would_block) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        continue;
+      }
+      EXPECT_FALSE(ec) << ec.message();
+      std::string r(buf.data(), n);
+      EXPECT_GE(r.size(), 8u);
+      EXPECT_TRUE(got.emplace(be32(r, 4), r).second) << "two replies for one transaction";
+    }
+    return got;
+  }
+
+  void wait_dropped(const char* reason, uint64_t want) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (dropped(reason) < want && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_EQ(dropped(reason), want) << reason;
+  }
+
+  std::unique_ptr<UdpServer> live_;
+  boost::asio::io_context client_ctx_;
+  udp_t::socket client_{client_ctx_};
+};
+
+TEST_F(UdpServerSocketTest, BurstOfMixedDatagramsIsAnsweredAndCounted) {
+  start_server("127.0.0.1");
+  // More than one wake-up's worth of batches, valid and garbage interleaved within each batch.
+  const size_t total = kUdpBatch * kUdpBatchesPerWake + kUdpBatch + 7;
+  size_t valid = 0, truncated = 0, garbage = 0;
+  for (uint32_t i = 0; i < total; ++i) {
+    if (i % 5 == 3) {
+      send("hello");
+      ++truncated;
+    } else if (i % 5 == 4) {
+      std::string bad = udp::build_connect_request(i);
+      bad[0] = 'x';
+      send(bad);
+      ++garbage;
+    } else {
+      send(udp::build_connect_request(i));
+      ++valid;
+    }
+  }
+  pool_.start();
+  auto got = receive(valid);
+  EXPECT_EQ(got.size(), valid);
+  for (auto& [tid, r] : got) {
+    EXPECT_NE(tid % 5, 3u);
+    EXPECT_NE(tid % 5, 4u);
+    EXPECT_EQ(r.size(), 16u);
+    EXPECT_EQ(be32(r, 0), 0u);  // connect
+  }
+  wait_dropped("truncated", truncated);
+  wait_dropped("garbage", garbage);
+  EXPECT_EQ(metrics_.udp_connects.value(), valid);
+  EXPECT_EQ(dropped("send_failed"), 0u);
+  EXPECT_EQ(dropped("send_queue_full"), 0u);
+}
+
+TEST_F(UdpServerSocketTest, BurstOfAnnouncesIsAnsweredInFull) {
+  start_server("127.0.0.1");
+  pool_.start();
+  send(udp::build_connect_request(1));
+  auto c = receive(1);
+  ASSERT_EQ(c.size(), 1u);
+  uint64_t cid = be64(c.begin()->second, 8);
+  const uint32_t total = 3 * kUdpBatch + 1;
+  for (uint32_t i = 0; i < total; ++i) {
+    auto a = announce_request(cid);
+    a.transaction_id = 1000 + i;
+    a.peer_id.fill(static_cast<uint8_t>(i));
+    a.url_data = "/announce/" + token::mint(kKey, "phone-" + std::to_string(i), clock_.unix_seconds() + 3600);
+    send(udp::build_announce_request(a));
+  }
+  auto got = receive(total);
+  ASSERT_EQ(got.size(), total);
+  for (auto& [tid, r] : got) {
+    EXPECT_GE(tid, 1000u);
+    EXPECT_EQ(be32(r, 0), 1u) << r.substr(8);
+    EXPECT_EQ((r.size() - 20) % 6, 0u);  // IPv4 peers
+  }
+}
+
+TEST_F(UdpServerSocketTest, Ipv6SocketAnswers) {
+  try {
+    start_server("::1");
+  } catch (const boost::system::system_error& e) {
+    GTEST_SKIP() << "no IPv6 loopback: " << e.what();
+  }
+  pool_.start();
+  for (uint32_t i = 0; i < kUdpBatch + 1; ++i) send(udp::build_connect_request(i));
+  send("hello");
+  auto got = receive(kUdpBatch + 1);
+  EXPECT_EQ(got.size(), kUdpBatch + 1);
+  wait_dropped("truncated", 1);
 }
 
 }  // namespace
