@@ -296,7 +296,7 @@ class ConfigAndLifecycleTest(unittest.TestCase):
                           (["--stun-listen", "127.0.0.1:0", "--threads", "-1"], "threads"),
                           (["--stun-listen", "127.0.0.1:0", "--token-key-file", "/nonexistent"], "token-key-file"),
                           (["--no-such-flag", "1"], "no-such-flag"),
-                          (["--store", "redis://127.0.0.1:1"], "store")]:
+                          (["--store", "mongodb://127.0.0.1:1"], "store")]:
             out = self.run_bad(*args)
             self.assertEqual(out.returncode, 2, (args, out.stderr))
             self.assertIn(key, out.stderr)
