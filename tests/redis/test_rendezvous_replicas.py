@@ -14,6 +14,7 @@ Cluster on loopback, devices speaking the rendezvous protocol over real UDP sock
 import os
 import select
 import socket
+import struct
 import sys
 import threading
 import time
@@ -188,6 +189,24 @@ class CrossReplicaMixin:
         self.assertEqual(sender, hostport(self.r1.ready["stun"]))
         # An endpoint nobody registered: 404 after asking Redis, not a hang.
         self.assertEqual(connect_by_endpoint(b, "127.0.0.1", 9), {"error": 404})
+
+    def test_connect_over_tcp_across_replicas(self):
+        a, b = self.devices("tcp")
+        with socket.create_connection(hostport(self.r2.ready["stun_tcp"]), timeout=5) as c:
+            for _ in range(2):  # the session carries on after an answer that waited for Redis
+                m = rdvlib.Msg(rdvlib.RDV_CONNECT, rdvlib.REQUEST)
+                m.add(rdvlib.A_TOKEN, b.token.encode()).add(rdvlib.A_INFO_HASH, b.info_hash)
+                m.add(rdvlib.A_PEER_ID, a.device_id.encode())
+                c.sendall(m.encode())
+                hdr = c.recv(20, socket.MSG_WAITALL)
+                body = c.recv(struct.unpack("!H", hdr[2:4])[0], socket.MSG_WAITALL)
+                d = rdvlib.decode(hdr + body)
+                self.assertEqual(d[2], m.tid)
+                self.assertEqual(d[1], rdvlib.SUCCESS, rdvlib.error_code(d[3]))
+                self.assertEqual(rdvlib.describe(d[3], d[2])["peer_id"], a.device_id)
+                notice, sender = wait_notice(a)
+                self.assertIsNotNone(notice)
+                self.assertEqual(sender, hostport(self.r1.ready["stun"]))
 
     def test_unknown_peer_is_404_and_connect_to_own_replica_stays_local(self):
         a, b = self.devices("local")
