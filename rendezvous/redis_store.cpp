@@ -101,9 +101,17 @@ std::optional<Notice> decode_notice(std::string_view s, const std::string& repli
   return n;
 }
 
+// A notice starts with its socket index (a digit), so the letter cannot be confused with one.
+std::string encode_eviction(const std::string& device_id) { return "E\n" + device_id; }
+
+std::optional<std::string> decode_eviction(std::string_view s) {
+  if (s.size() < 3 || s[0] != 'E' || s[1] != '\n') return std::nullopt;
+  return std::string(s.substr(2));
+}
+
 struct RedisRegistrationStore::Metrics {
   metrics::Counter *write_errors, *lookup_errors, *publish_errors, *subscribe_errors;
-  metrics::Counter *local, *published, *unheard, *delivered, *resynced;
+  metrics::Counter *local, *published, *unheard, *delivered, *evicted, *resynced;
   explicit Metrics(metrics::Registry& r) {
     auto& errors = r.counter("otaswarm_rendezvous_store_errors_total",
                              "Redis requests of the registration store that failed", {"op"});
@@ -116,6 +124,7 @@ struct RedisRegistrationStore::Metrics {
     published = &notices.with({"published"});
     unheard = &notices.with({"unheard"});
     delivered = &notices.with({"delivered"});
+    evicted = &notices.with({"evicted"});
     resynced = &r.counter("otaswarm_rendezvous_store_resynced_total",
                           "Registrations written to Redis again after an outage")
                     .with({});
@@ -172,11 +181,11 @@ void RedisRegistrationStore::failed(const char* op, const redis::Result& res) {
 
 bool RedisRegistrationStore::put(const Registration& r, int64_t now) {
   if (!local_.put(r, now)) return false;
-  write(r, now);
+  write(r, now, false);
   return true;
 }
 
-void RedisRegistrationStore::write(const Registration& r, int64_t now) {
+void RedisRegistrationStore::write(const Registration& r, int64_t now, bool fill_only) {
   if (closing_.load() || !client_) return;
   if (in_flight_.load() >= opts_.max_in_flight_writes) {
     m_->write_errors->inc();
@@ -184,18 +193,38 @@ void RedisRegistrationStore::write(const Registration& r, int64_t now) {
     return;
   }
   auto ttl = std::to_string(std::max<int64_t>(1, r.expires_unix_ms - now));
-  auto done = [this](redis::Result&& res) {
+  auto done = [this](const redis::Result& res) {
     in_flight_--;
-    if (res.ok()) return;
+    if (res.ok()) return true;
     m_->write_errors->inc();
     resync_wanted_ = true;
     failed("write", res);
+    return false;
   };
   in_flight_ += 2;
   auto dk = device_key(r.device_id);
-  client_->execute({"SET", dk, encode_registration(r), "PX", ttl}, dk, opts_.write_timeout, guarded(done));
+  std::vector<std::string> set = {"SET", dk, encode_registration(r), "PX", ttl, fill_only ? "NX" : "GET"};
+  client_->execute(std::move(set), dk, opts_.write_timeout,
+                   guarded([this, done, fill_only, device = r.device_id](redis::Result&& res) {
+                     if (done(res) && !fill_only) evict_elsewhere(device, res.reply);
+                   }));
   auto ek = endpoint_key(r.info_hash, r.reflexive);
-  client_->execute({"SET", ek, r.device_id, "PX", ttl}, ek, opts_.write_timeout, guarded(done));
+  std::vector<std::string> index = {"SET", ek, r.device_id, "PX", ttl};
+  if (fill_only) index.emplace_back("NX");
+  client_->execute(std::move(index), ek, opts_.write_timeout, guarded([done](redis::Result&& res) { done(res); }));
+}
+
+void RedisRegistrationStore::evict_elsewhere(const std::string& device_id, const redis::Reply& old) {
+  if (old.type != redis::Reply::Type::string) return;
+  auto prev = decode_registration(old.str);
+  if (!prev || prev->replica == replica_) return;
+  client_->execute({"PUBLISH", channel(prev->replica), encode_eviction(device_id)}, "", opts_.publish_timeout,
+                   guarded([this](redis::Result&& res) {
+                     if (!res.ok()) {
+                       m_->publish_errors->inc();
+                       failed("publish", res);
+                     }
+                   }));
 }
 
 std::optional<Registration> RedisRegistrationStore::get(const std::string& device_id, int64_t now) {
@@ -294,6 +323,14 @@ void RedisRegistrationStore::subscribe(const std::string& replica, std::function
 }
 
 void RedisRegistrationStore::deliver(const std::string& ch, std::string_view payload) {
+  if (auto device = decode_eviction(payload)) {
+    // Only this replica's channel carries evictions for it. A copy dropped too eagerly (the
+    // device came back here meanwhile) only costs a lookup in Redis, which has the newest.
+    if (ch != channel(replica_)) return;
+    local_.remove(*device);
+    m_->evicted->inc();
+    return;
+  }
   std::vector<std::pair<std::string, std::function<void(const Notice&)>>> targets;
   {
     std::lock_guard lk(mu_);
@@ -460,7 +497,7 @@ void RedisRegistrationStore::maintain(int64_t now) {
   }
   size_t budget = opts_.resync_per_tick;
   for (; resync_pos_ < resync_.size() && budget > 0; ++resync_pos_, --budget) {
-    write(resync_[resync_pos_], now);
+    write(resync_[resync_pos_], now, true);
     m_->resynced->inc();
   }
   if (resync_pos_ >= resync_.size()) {

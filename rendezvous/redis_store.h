@@ -11,7 +11,10 @@
 //     "<prefix>:{<replica>}"; each replica SUBSCRIBEs to its own channel on a dedicated
 //     connection (a subscribed connection can send nothing else), reconnecting and
 //     resubscribing after failures. In a cluster PUBLISH reaches every node, so subscribing
-//     on any one node suffices.
+//     on any one node suffices;
+//   - a device that re-registers with another replica (its flow moved) makes the new replica
+//     tell the old one to drop its local copy (SET … GET returns the previous record), so the
+//     old replica asks Redis instead of answering from a stale copy.
 // Redis down: registrations keep working locally (degraded: healthy() is false, errors are
 // counted), connects between devices of this replica still work, and once Redis is back
 // every live local registration is written again (Redis may have restarted empty).
@@ -54,6 +57,9 @@ std::string encode_registration(const Registration& r);
 std::optional<Registration> decode_registration(std::string_view s);
 std::string encode_notice(const Notice& n);
 std::optional<Notice> decode_notice(std::string_view s, const std::string& replica);
+// "Drop your copy of this device" on a replica's channel; decode: the device id or nullopt.
+std::string encode_eviction(const std::string& device_id);
+std::optional<std::string> decode_eviction(std::string_view s);
 
 class RedisRegistrationStore final : public RegistrationStore {
  public:
@@ -87,7 +93,10 @@ class RedisRegistrationStore final : public RegistrationStore {
 
  private:
   struct Metrics;
-  void write(const Registration& r, int64_t now_unix_ms);
+  // fill_only (re-sync): SET NX, never over a newer registration written meanwhile elsewhere.
+  void write(const Registration& r, int64_t now_unix_ms, bool fill_only);
+  // The device re-registered here after `old`: tell its previous replica to drop its copy.
+  void evict_elsewhere(const std::string& device_id, const redis::Reply& old);
   void failed(const char* op, const redis::Result& res);
   void subscriber_loop();
   void deliver(const std::string& channel, std::string_view payload);

@@ -107,6 +107,9 @@ TEST(RegistrationWire, RoundTripsAndRejectsGarbage) {
   EXPECT_FALSE(decode_notice("9\n1.2.3.4:5\nx", "r1"));  // no such socket
   EXPECT_FALSE(decode_notice("1\nnonsense\nx", "r1"));
   EXPECT_FALSE(decode_notice("1", "r1"));
+  EXPECT_EQ(decode_eviction(encode_eviction("phone\n1")), "phone\n1");
+  EXPECT_FALSE(decode_eviction(encode_notice(n)));
+  EXPECT_FALSE(decode_notice(encode_eviction("phone-1"), "r1"));
 }
 
 class Conformance : public ::testing::TestWithParam<bool> {
@@ -145,6 +148,8 @@ TEST_P(Conformance, RegistrationOfOneReplicaIsFoundByAnother) {
 
 TEST_P(Conformance, ReRegistrationMovesTheDeviceAndTheIndexFollows) {
   auto s1 = make(url(), "r1"), s2 = make(url(), "r2"), s3 = make(url(), "r3");
+  s1->subscribe("r1", [](const Notice&) {});
+  ASSERT_TRUE(eventually([&] { return s1->subscribed(); }));
   auto r = reg(id("phone-m"), "203.0.113.10:4000", "r1");
   ASSERT_TRUE(s1->put(r, now_ms()));
   ASSERT_TRUE(eventually([&] { return fetch(*s3, r.device_id).reg.has_value(); }));
@@ -154,6 +159,9 @@ TEST_P(Conformance, ReRegistrationMovesTheDeviceAndTheIndexFollows) {
     auto f = fetch(*s3, r.device_id);
     return f.reg && f.reg->replica == "r2";
   }));
+  // The old replica is told to drop its copy, so it asks Redis instead of answering stale.
+  EXPECT_TRUE(eventually([&] { return !s1->get(r.device_id, now_ms()).has_value(); }));
+  EXPECT_TRUE(s2->get(r.device_id, now_ms()));
   // The old endpoint's index entry still exists until its TTL, but no longer matches the device.
   EXPECT_FALSE(fetch_ep(*s3, r.info_hash, r.reflexive).reg);
   EXPECT_TRUE(fetch_ep(*s3, r.info_hash, moved.reflexive).reg);

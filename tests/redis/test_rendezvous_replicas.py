@@ -221,6 +221,22 @@ class CrossReplicaMixin:
         self.assertIsNotNone(notice)
         self.assertEqual(metric(self.r1, "otaswarm_rendezvous_notices_total", result="local"), local + 1)
 
+    def test_device_moving_to_another_replica_is_reached_there(self):
+        a, b = self.devices("move")
+        c = self.reps.device("phone-c-move", self.r1)
+        self.addCleanup(c.sock.close)
+        c.register(OPEN)
+        # A's flow now reaches replica 2 (a load balancer re-hashed it): it registers there.
+        a.rdv = hostport(self.r2.ready["stun"])
+        a.register(OPEN)
+        # Replica 1 drops its copy of A (told by replica 2) and routes C's connect to replica 2.
+        def reached_via_r2():
+            ans = c.connect(a.device_id)
+            notice, sender = wait_notice(a, timeout=1.0)
+            return "error" not in ans and notice is not None and sender == hostport(self.r2.ready["stun"])
+        self.assertTrue(wait_until(reached_via_r2, timeout=5, interval=0.1))
+        self.assertGreaterEqual(metric(self.r1, "otaswarm_rendezvous_notices_total", result="evicted"), 1)
+
     def test_replica_started_later_sees_registrations(self):
         a, _ = self.devices("later")
         r3 = self.reps.start("rdv-3")
