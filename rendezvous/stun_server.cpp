@@ -39,7 +39,8 @@ struct StunServer::Worker {
   // Resolved once: the label lookup takes the family's lock, the increment does not.
   std::array<metrics::Counter*, kOutcomeCount> udp_results{}, tcp_results{};
   Worker(asio::io_context& io, const HandlerConfig& cfg, Shared sh) : io(io), handler(cfg, sh) {
-    for (auto o : {Outcome::ok, Outcome::error, Outcome::dropped, Outcome::rate_limited, Outcome::pending}) {
+    // Not `pending`: such a request is counted once its answer is known.
+    for (auto o : {Outcome::ok, Outcome::error, Outcome::dropped, Outcome::rate_limited}) {
       udp_results[static_cast<size_t>(o)] = &sh.metrics.stun_requests.with({"udp", to_string(o)});
       tcp_results[static_cast<size_t>(o)] = &sh.metrics.stun_requests.with({"tcp", to_string(o)});
     }
