@@ -73,6 +73,7 @@ std::optional<Registration> decode_registration(std::string_view s) {
     r.replica = json::value_to<std::string>(o.at("rep"));
     r.socket_index = o.at("s").to_number<int>();
     r.expires_unix_ms = o.at("e").to_number<int64_t>();
+    if (r.socket_index < 0 || r.socket_index >= kSocketCount || r.device_id.empty()) return std::nullopt;
     return r;
   } catch (const std::exception&) {
     return std::nullopt;
@@ -148,17 +149,24 @@ RedisRegistrationStore::RedisRegistrationStore(std::unique_ptr<redis::Client> cl
                       });
 }
 
-RedisRegistrationStore::~RedisRegistrationStore() { close(); }
+RedisRegistrationStore::~RedisRegistrationStore() {
+  close();
+  client_.reset();  // joins the client's thread; what is still pending is dropped by guarded()
+}
 
 void RedisRegistrationStore::close() {
   if (closing_.exchange(true)) return;
+  // A callback that began before closing_ was set may still be running user code: wait for
+  // it. One that begins later sees closing_ (both atomics are sequentially consistent).
+  while (active_callbacks_.load() != 0) std::this_thread::yield();
   if (sub_thread_.joinable()) sub_thread_.join();
-  client_.reset();  // joins the client's thread; pending callbacks are dropped by guarded()
 }
 
 redis::Callback RedisRegistrationStore::guarded(redis::Callback cb) {
   return [this, cb = std::move(cb)](redis::Result&& r) {
+    active_callbacks_++;
     if (!closing_.load()) cb(std::move(r));
+    active_callbacks_--;
   };
 }
 
@@ -186,7 +194,7 @@ bool RedisRegistrationStore::put(const Registration& r, int64_t now) {
 }
 
 void RedisRegistrationStore::write(const Registration& r, int64_t now, bool fill_only) {
-  if (closing_.load() || !client_) return;
+  if (closing_.load()) return;
   if (in_flight_.load() >= opts_.max_in_flight_writes) {
     m_->write_errors->inc();
     resync_wanted_ = true;
@@ -238,7 +246,7 @@ std::optional<Registration> RedisRegistrationStore::find_by_endpoint(const std::
 
 void RedisRegistrationStore::remove(const std::string& device_id) {
   local_.remove(device_id);
-  if (closing_.load() || !client_) return;
+  if (closing_.load()) return;
   auto dk = device_key(device_id);
   client_->execute({"DEL", dk}, dk, opts_.write_timeout, guarded([this](redis::Result&& res) {
                      if (res.ok()) return;
@@ -252,7 +260,7 @@ size_t RedisRegistrationStore::expire(int64_t now) { return local_.expire(now); 
 size_t RedisRegistrationStore::size() const { return local_.size(); }
 
 void RedisRegistrationStore::fetch(const std::string& device_id, int64_t now, Found cb) {
-  if (closing_.load() || !client_) return cb(std::nullopt, false);
+  if (closing_.load()) return cb(std::nullopt, false);
   auto dk = device_key(device_id);
   client_->execute({"GET", dk}, dk, opts_.lookup_timeout, guarded([this, now, cb = std::move(cb)](redis::Result&& res) {
                      if (!res.ok()) {
@@ -269,7 +277,7 @@ void RedisRegistrationStore::fetch(const std::string& device_id, int64_t now, Fo
 
 void RedisRegistrationStore::fetch_by_endpoint(const std::string& info_hash, const Endpoint& ep, int64_t now,
                                                Found cb) {
-  if (closing_.load() || !client_) return cb(std::nullopt, false);
+  if (closing_.load()) return cb(std::nullopt, false);
   auto ek = endpoint_key(info_hash, ep);
   client_->execute({"GET", ek}, ek, opts_.lookup_timeout,
                    guarded([this, info_hash, ep, now, cb = std::move(cb)](redis::Result&& res) mutable {
@@ -300,7 +308,7 @@ void RedisRegistrationStore::publish(const Notice& n) {
     for (auto& fn : targets) fn(n);
     return;
   }
-  if (closing_.load() || !client_) return;
+  if (closing_.load()) return;
   client_->execute({"PUBLISH", channel(n.replica), encode_notice(n)}, "", opts_.publish_timeout,
                    guarded([this](redis::Result&& res) {
                      if (!res.ok()) {
@@ -457,7 +465,7 @@ void RedisRegistrationStore::subscriber_loop() {
 }
 
 bool RedisRegistrationStore::healthy(std::string& why) const {
-  if (closing_.load() || !client_) {
+  if (closing_.load()) {
     why = "shutting down";
     return false;
   }
@@ -475,7 +483,7 @@ bool RedisRegistrationStore::healthy(std::string& why) const {
 }
 
 void RedisRegistrationStore::maintain(int64_t now) {
-  if (closing_.load() || !client_) return;
+  if (closing_.load()) return;
   uint64_t rc = client_->stats().reconnects;
   if (rc != seen_reconnects_) {
     seen_reconnects_ = rc;

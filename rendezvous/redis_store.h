@@ -83,8 +83,9 @@ class RedisRegistrationStore final : public RegistrationStore {
   bool healthy(std::string& why) const override;
   void maintain(int64_t now_unix_ms) override;
 
-  // Stops the subscriber and the client; callbacks still pending are dropped. Call once the
-  // STUN threads are joined (the destructor does it too).
+  // From now on no callback reaches the caller (pending ones are dropped, running ones are
+  // waited for) and no notice is delivered; the subscriber is stopped. Call once the STUN
+  // threads are joined, before what the callbacks touch goes away (the destructor does too).
   void close();
   bool subscribed() const { return subscribed_.load(); }
   std::string device_key(const std::string& device_id) const;
@@ -109,6 +110,7 @@ class RedisRegistrationStore final : public RegistrationStore {
   std::unique_ptr<metrics::Registry> own_registry_;
   std::unique_ptr<Metrics> m_;
   std::atomic<bool> closing_{false};
+  std::atomic<int> active_callbacks_{0};
   std::atomic<size_t> in_flight_{0};
   std::atomic<bool> resync_wanted_{false};
   std::atomic<bool> subscriber_reconnected_{false};
