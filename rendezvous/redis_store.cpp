@@ -335,8 +335,8 @@ void RedisRegistrationStore::deliver(const std::string& ch, std::string_view pay
     // Only this replica's channel carries evictions for it. A copy dropped too eagerly (the
     // device came back here meanwhile) only costs a lookup in Redis, which has the newest.
     if (ch != channel(replica_)) return;
-    local_.remove(*device);
     m_->evicted->inc();
+    local_.remove(*device);
     return;
   }
   std::vector<std::pair<std::string, std::function<void(const Notice&)>>> targets;
