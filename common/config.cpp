@@ -125,7 +125,8 @@ void load_table(const Schema& schema, const toml::table& t, const std::string& p
       continue;
     }
     const Option* opt = schema.find(key);
-    if (!opt) throw ConfigError(key, "unknown configuration key");
+    // An empty TOML key ("" = 1) still gets a name in the error: the message must name the key.
+    if (!opt) throw ConfigError(key.empty() ? "\"\"" : key, "unknown configuration key");
     std::vector<std::string> vals;
     if (auto arr = node.as_array()) {
       if (opt->kind != Kind::list) throw ConfigError(key, "expected a single value, got an array");

@@ -116,6 +116,7 @@ TEST_F(ConfigTest, UnknownKeysNameTheKey) {
   EXPECT_EQ(error_key({"--no-such-flag", "1"}), "no-such-flag");
   EXPECT_EQ(error_key({"--config", write("u.toml", "thread = 3\n")}), "thread");
   EXPECT_EQ(error_key({"--config", write("n.toml", "[http]\nlisen = \"x\"\n")}), "http-lisen");
+  EXPECT_EQ(error_key({"--config", write("e.toml", "\"\" = 'x'\n")}), "\"\"");  // found by fuzz_config_toml
 }
 
 TEST_F(ConfigTest, CommandLineShapeErrors) {
