@@ -228,6 +228,10 @@ class CrossReplicaMixin:
         c = self.reps.device("phone-c-move", self.r1)
         self.addCleanup(c.sock.close)
         c.register(OPEN)
+        # In real life the move comes a refresh interval later; here, let replica 1's write of
+        # A land first (last writer wins in Redis, and both writes are milliseconds apart).
+        key = "otaswarm:rdv:dev:" + a.device_id
+        self.assertTrue(wait_until(lambda: b'"rep":"rdv-1"' in (self.redis_get(key) or b""), timeout=5))
         # A's flow now reaches replica 2 (a load balancer re-hashed it): it registers there.
         a.rdv = hostport(self.r2.ready["stun"])
         a.register(OPEN)
@@ -267,6 +271,9 @@ class SingleRedis(CrossReplicaMixin, unittest.TestCase):
     def tearDownClass(cls):
         cls.reps.close()
         cls.redis.close()
+
+    def redis_get(self, key):
+        return self.redis.cmd("GET", key)
 
     def test_zz_redis_outage_and_recovery(self):
         a, b = self.devices("outage")
@@ -319,6 +326,10 @@ class ClusterRedis(CrossReplicaMixin, unittest.TestCase):
     def tearDownClass(cls):
         cls.reps.close()
         cls.cluster.close()
+
+    def redis_get(self, key):
+        node = self.cluster.master_for(key)
+        return node.cmd("GET", key) if node else None
 
 
 if __name__ == "__main__":
