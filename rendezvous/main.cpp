@@ -14,8 +14,10 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/server_util.h"
+#include "common/store_factory.h"
 #include "rendezvous/api.h"
 #include "rendezvous/metrics.h"
+#include "rendezvous/redis_store.h"
 #include "rendezvous/relay_budget.h"
 #include "rendezvous/store.h"
 #include "rendezvous/stun_server.h"
@@ -26,7 +28,8 @@ using namespace otaswarm;
 using config::Kind;
 
 constexpr int64_t kMaxThreads = 256;
-constexpr auto kExpirySweep = std::chrono::seconds(5);
+constexpr auto kMaintainPeriod = std::chrono::seconds(1);  // store upkeep: re-sync after an outage
+constexpr int kExpiryEveryTicks = 5;                         // expiry scans every 5 s
 
 config::Schema schema() {
   config::Schema s("otaswarm-rendezvous",
@@ -45,7 +48,9 @@ config::Schema schema() {
       .add("turn-secret-file", Kind::string, "coturn static-auth-secret", {""})
       .add("turn-uri", Kind::list, "TURN URI handed to devices (repeatable)", {})
       .add("turn-ttl", Kind::integer, "TURN credential lifetime, seconds", {"600"})
-      .add("store", Kind::string, "registration store: memory", {"memory"})
+      .add("store", Kind::string,
+           "registration store: memory, redis://host:port or redis-cluster://host:port,... (shared by replicas)",
+           {"memory"})
       .add("replica-id", Kind::string, "name of this replica in the store", {"local"})
       .add("max-registrations", Kind::integer, "registrations kept at most", {"1000000"})
       .add("registration-ttl", Kind::integer, "registration lifetime without refresh, seconds", {"120"})
@@ -92,8 +97,9 @@ int run(const std::vector<std::string>& args) {
   log::Level lvl;
   if (!log::parse_level(v.str("log-level"), lvl)) throw config::ConfigError("log-level", "expected debug, info, warn or error");
   log::set_level(lvl);
-  if (v.str("store") != "memory")
-    throw config::ConfigError("store", "only \"memory\" is supported by the rendezvous so far");
+  std::string store_error;
+  auto store_url = parse_store_url(v.str("store"), store_error);
+  if (!store_url) throw config::ConfigError("store", store_error);
 
   rendezvous::StunBind bind;
   bind.primary = listen_addr(v, "stun-listen");
@@ -152,7 +158,25 @@ int run(const std::vector<std::string>& args) {
   const Clock& clock = SystemClock::instance();
   metrics::Registry registry;
   rendezvous::Metrics rm(registry);
-  rendezvous::MemoryStore store(max_regs);
+  std::unique_ptr<rendezvous::RegistrationStore> store_owner;
+  rendezvous::RedisRegistrationStore* redis_store = nullptr;
+  if (store_url->kind == StoreUrl::Kind::memory) {
+    store_owner = std::make_unique<rendezvous::MemoryStore>(max_regs);
+    registry.callback("otaswarm_rendezvous_store_degraded",
+                      "1 while the shared registration store cannot be reached (registrations stay local)",
+                      [] { return std::vector<metrics::Sample>{{{}, 0.0}}; });
+  } else {
+    if (hc.replica == "local") log::warn("shared store with the default --replica-id \"local\": give each replica its own");
+    rendezvous::RedisRegistrationOptions ro;
+    ro.subscribe_nodes = store_url->nodes;
+    ro.username = store_url->username;
+    ro.password = store_url->password;
+    auto rs = std::make_unique<rendezvous::RedisRegistrationStore>(make_redis_client(*store_url), ro, hc.replica,
+                                                                   max_regs, &registry);
+    redis_store = rs.get();
+    store_owner = std::move(rs);
+  }
+  auto& store = *store_owner;
   rendezvous::RelayBudget relay(rb);
   registry.callback("otaswarm_rendezvous_registrations", "Live device registrations",
                     [&store] { return std::vector<metrics::Sample>{{{}, static_cast<double>(store.size())}}; });
@@ -172,6 +196,7 @@ int run(const std::vector<std::string>& args) {
   AdminRoutes routes;
   routes.registry = &registry;
   routes.admin_token = admin_token;
+  routes.ready = [&store](std::string& why) { return store.healthy(why); };
   auto admin_server = std::make_shared<http::Server>(
       pool, boost::asio::ip::tcp::endpoint(admin_addr.address, admin_addr.port), http::Limits{},
       make_admin_handler(std::move(routes)));
@@ -193,11 +218,14 @@ int run(const std::vector<std::string>& args) {
 
   stun_server.start();
   boost::asio::steady_timer sweep(pool.at(0));
+  int ticks = 0;
   std::function<void()> arm = [&] {
-    sweep.expires_after(kExpirySweep);
+    sweep.expires_after(kMaintainPeriod);
     sweep.async_wait([&](boost::system::error_code ec) {
       if (ec) return;
-      store.expire(clock.unix_seconds() * 1000);
+      int64_t now = clock.unix_seconds() * 1000;
+      if (++ticks % kExpiryEveryTicks == 0) store.expire(now);
+      store.maintain(now);
       arm();
     });
   };
@@ -233,6 +261,8 @@ int run(const std::vector<std::string>& args) {
   admin_server->stop();
   boost::asio::post(pool.at(0), [&] { sweep.cancel(); });
   pool.drain_and_join();
+  // After the STUN threads: nothing calls the store any more, and notices stop arriving.
+  if (redis_store) redis_store->close();
   return 0;
 }
 

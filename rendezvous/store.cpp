@@ -64,6 +64,15 @@ size_t MemoryStore::expire_locked(int64_t now) {
   return n;
 }
 
+std::vector<Registration> MemoryStore::live(int64_t now) const {
+  std::lock_guard lk(mu_);
+  std::vector<Registration> out;
+  out.reserve(by_device_.size());
+  for (const auto& [id, r] : by_device_)
+    if (r.expires_unix_ms >= now) out.push_back(r);
+  return out;
+}
+
 size_t MemoryStore::size() const {
   std::lock_guard lk(mu_);
   return by_device_.size();

@@ -2,8 +2,10 @@
 // Where registrations live. Any replica may receive a device's registration and any replica
 // may receive a connect request naming that device, so the store holds the endpoints and
 // carries punch notices to the replica whose socket the target device talks to.
-// MemoryStore is the embedded default (one process); a Redis store (scaling issue) implements
-// the same interface with a hash per device and PUBLISH on a per-replica channel.
+// MemoryStore is the embedded default (one process); RedisRegistrationStore
+// (rendezvous/redis_store.h) keeps a MemoryStore of this replica's registrations for the
+// synchronous reads of the STUN threads, writes through to Redis, looks up the other
+// replicas' registrations there (fetch*) and carries notices by PUBLISH on a per-replica channel.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -62,6 +64,20 @@ class RegistrationStore {
   virtual void publish(const Notice& n) = 0;
   // Subscribers are called for notices addressed to `replica`, on the publisher's thread.
   virtual void subscribe(const std::string& replica, std::function<void(const Notice&)> fn) = 0;
+
+  // A registration get()/find_by_endpoint() miss may still be held for another replica in a
+  // shared store: shared() says so, and fetch*() look there. The callback runs exactly once, on
+  // any thread (at once here); `ok` is false when the shared store could not be asked.
+  using Found = std::function<void(std::optional<Registration>, bool ok)>;
+  virtual bool shared() const { return false; }
+  virtual void fetch(const std::string& device_id, int64_t now_unix_ms, Found cb) { cb(get(device_id, now_unix_ms), true); }
+  virtual void fetch_by_endpoint(const std::string& info_hash, const Endpoint& ep, int64_t now_unix_ms, Found cb) {
+    cb(find_by_endpoint(info_hash, ep, now_unix_ms), true);
+  }
+  // /readyz: false with the reason while the shared store cannot be reached.
+  virtual bool healthy(std::string& /*why*/) const { return true; }
+  // Periodic upkeep besides expire() (re-sync after an outage); called from one timer.
+  virtual void maintain(int64_t /*now_unix_ms*/) {}
 };
 
 class MemoryStore final : public RegistrationStore {
@@ -76,6 +92,8 @@ class MemoryStore final : public RegistrationStore {
   size_t size() const override;
   void publish(const Notice& n) override;
   void subscribe(const std::string& replica, std::function<void(const Notice&)> fn) override;
+  // Every live registration (re-sync of a shared store after an outage).
+  std::vector<Registration> live(int64_t now_unix_ms) const;
 
  private:
   static std::string endpoint_key(const std::string& info_hash, const Endpoint& ep);

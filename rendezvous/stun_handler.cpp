@@ -56,6 +56,7 @@ const char* to_string(Outcome o) {
     case Outcome::error: return "error";
     case Outcome::dropped: return "dropped";
     case Outcome::rate_limited: return "rate_limited";
+    case Outcome::pending: return "pending";
   }
   return "error";
 }
@@ -95,7 +96,7 @@ StunHandler::StunHandler(const HandlerConfig& cfg, Shared shared)
       per_address_(shared.per_address ? *shared.per_address : *own_address_),
       per_device_(shared.per_device ? *shared.per_device : *own_device_) {}
 
-Result StunHandler::process(const Inbound& in) {
+Result StunHandler::process(const Inbound& in, Completion later) {
   Result r;
   if (!per_address_.allow(address_key(in.remote.address))) {
     // Silent drop: replying to a flood would make us part of it.
@@ -116,25 +117,33 @@ Result StunHandler::process(const Inbound& in) {
   switch (m.method()) {
     case stun::method::binding: return binding(m, in);
     case stun::method::rdv_register: return do_register(m, in);
-    case stun::method::rdv_connect: return do_connect(m, in);
+    case stun::method::rdv_connect: return do_connect(m, in, later);
     default: return error_reply(m, in, stun::error::bad_request, "Unknown method");
   }
 }
 
-Result StunHandler::error_reply(const stun::Message& m, const Inbound& in, int code, std::string_view reason,
-                                std::span<const uint16_t> unknown) {
+namespace {
+// An error response within the amplification bound of a request of `request_size` bytes.
+Result error_result(uint16_t method, const stun::TransactionId& tid, size_t request_size, int local_index,
+                    const Endpoint& remote, int code, std::string_view reason, std::span<const uint16_t> unknown) {
   Result r;
   r.outcome = Outcome::error;
-  auto budget = static_cast<size_t>(static_cast<double>(in.data.size()) * kMaxAmplification);
+  auto budget = static_cast<size_t>(static_cast<double>(request_size) * kMaxAmplification);
   size_t unknown_size = unknown.empty() ? 0 : stun::kAttrHeaderSize + padded(unknown.size() * 2);
   size_t base = stun::kHeaderSize + stun::kAttrHeaderSize + 4 + unknown_size;
   if (base + padded(reason.size()) > budget) reason = {};
-  stun::Builder b(m.method(), stun::Class::error, m.transaction_id);
+  stun::Builder b(method, stun::Class::error, tid);
   b.add_error(code, reason);
   if (!unknown.empty()) b.add_unknown_attributes(unknown);
   if (b.size() + kAttrFingerprint <= budget) b.add_fingerprint();
-  r.replies.push_back(Reply{in.local_index, in.remote, b.bytes()});
+  r.replies.push_back(Reply{local_index, remote, b.bytes()});
   return r;
+}
+}  // namespace
+
+Result StunHandler::error_reply(const stun::Message& m, const Inbound& in, int code, std::string_view reason,
+                                std::span<const uint16_t> unknown) {
+  return error_result(m.method(), m.transaction_id, in.data.size(), in.local_index, in.remote, code, reason, unknown);
 }
 
 Result StunHandler::binding(const stun::Message& m, const Inbound& in) {
@@ -290,7 +299,27 @@ std::string StunHandler::punch_indication(const Registration& from, nat::Decisio
   return b.bytes();
 }
 
-Result StunHandler::do_connect(const stun::Message& m, const Inbound& in) {
+// Everything a connect needs once the request buffer is gone (the shared-store lookup
+// finishes on another thread, after the socket has received the next datagram).
+struct StunHandler::ConnectCtx {
+  uint16_t method = 0;
+  stun::TransactionId tid{};
+  size_t request_size = 0;
+  Endpoint remote;
+  int local_index = 0;
+  std::string device, info_hash;
+  std::string peer_id;              // the peer named by id, or
+  std::optional<Endpoint> peer_ep;  // by its reflexive endpoint
+  Endpoint relayed;
+  std::optional<Registration> self, peer;
+  bool store_failed = false;
+
+  Result error(int code, std::string_view reason) const {
+    return error_result(method, tid, request_size, local_index, remote, code, reason, {});
+  }
+};
+
+Result StunHandler::do_connect(const stun::Message& m, const Inbound& in, Completion& later) {
   auto count = [&](const char* result) { sh_.metrics.connect_requests.with({result}).inc(); };
   auto unknown = m.unknown_required(kConnectKnown);
   if (!unknown.empty()) {
@@ -308,40 +337,96 @@ Result StunHandler::do_connect(const stun::Message& m, const Inbound& in) {
     count("bad_request");
     return error_reply(m, in, stun::error::bad_request, "Bad info-hash");
   }
-  std::string info_hash(ih->value);
-  int64_t now = now_ms(sh_.clock);
-  auto self = sh_.store.get(device, now);
-  if (!self || self->info_hash != info_hash) {
-    count("not_registered");
-    return error_reply(m, in, stun::error::forbidden, "Register first");
-  }
-  std::optional<Registration> peer;
+  auto c = std::make_shared<ConnectCtx>();
+  c->method = m.method();
+  c->tid = m.transaction_id;
+  c->request_size = in.data.size();
+  c->remote = in.remote;
+  c->local_index = in.local_index;
+  c->device = std::move(device);
+  c->info_hash = std::string(ih->value);
   if (const auto* pid = m.find(stun::attr::rdv_peer_id)) {
-    peer = sh_.store.get(std::string(pid->value), now);
+    c->peer_id = std::string(pid->value);
   } else if (const auto* pep = m.find(stun::attr::rdv_peer_reflexive)) {
     auto hp = stun::decode_xor_address(pep->value, m.transaction_id);
     if (!hp) {
       count("bad_request");
       return error_reply(m, in, stun::error::bad_request, "Bad peer address");
     }
-    peer = sh_.store.find_by_endpoint(info_hash, Endpoint{hp->address, hp->port}, now);
+    c->peer_ep = Endpoint{hp->address, hp->port};
   } else {
     count("bad_request");
     return error_reply(m, in, stun::error::bad_request, "No peer named");
   }
-  if (!peer || peer->info_hash != info_hash || peer->device_id == device) {
-    count("peer_not_found");
-    return error_reply(m, in, stun::error::not_found, "Peer not registered");
-  }
-  Endpoint relayed;
   if (const auto* ra = m.find(stun::attr::rdv_relayed_address)) {
     auto hp = stun::decode_xor_address(ra->value, m.transaction_id);
     if (!hp) {
       count("bad_request");
       return error_reply(m, in, stun::error::bad_request, "Bad relayed address");
     }
-    relayed = Endpoint{hp->address, hp->port};
+    c->relayed = Endpoint{hp->address, hp->port};
   }
+  int64_t now = now_ms(sh_.clock);
+  c->self = sh_.store.get(c->device, now);
+  if (c->self && c->self->info_hash == c->info_hash)
+    c->peer = c->peer_ep ? sh_.store.find_by_endpoint(c->info_hash, *c->peer_ep, now) : sh_.store.get(c->peer_id, now);
+  bool missing = !c->self || (c->self->info_hash == c->info_hash && !c->peer);
+  if (missing && later && sh_.store.shared()) {
+    // Registered with another replica: ask the shared store, answer when it has.
+    resolve_async(c, std::move(later));
+    Result r;
+    r.outcome = Outcome::pending;
+    return r;
+  }
+  return finish_connect(*c);
+}
+
+void StunHandler::resolve_async(std::shared_ptr<ConnectCtx> c, Completion later) {
+  int64_t now = now_ms(sh_.clock);
+  if (!c->self) {
+    sh_.store.fetch(c->device, now, [this, c, later = std::move(later)](std::optional<Registration> r, bool ok) mutable {
+      c->store_failed |= !ok;
+      c->self = std::move(r);
+      if (!c->self || c->self->info_hash != c->info_hash || c->peer) return later(finish_connect(*c));
+      int64_t t = now_ms(sh_.clock);
+      c->peer = c->peer_ep ? sh_.store.find_by_endpoint(c->info_hash, *c->peer_ep, t) : sh_.store.get(c->peer_id, t);
+      if (c->peer) return later(finish_connect(*c));
+      resolve_async(c, std::move(later));
+    });
+    return;
+  }
+  auto done = [this, c, later = std::move(later)](std::optional<Registration> r, bool ok) mutable {
+    c->store_failed |= !ok;
+    c->peer = std::move(r);
+    later(finish_connect(*c));
+  };
+  if (c->peer_ep) sh_.store.fetch_by_endpoint(c->info_hash, *c->peer_ep, now, std::move(done));
+  else sh_.store.fetch(c->peer_id, now, std::move(done));
+}
+
+Result StunHandler::finish_connect(ConnectCtx& c) {
+  auto count = [&](const char* result) { sh_.metrics.connect_requests.with({result}).inc(); };
+  const auto& device = c.device;
+  const auto& info_hash = c.info_hash;
+  if (!c.self || c.self->info_hash != info_hash) {
+    if (c.store_failed) {
+      count("store_unavailable");
+      return c.error(stun::error::server_error, "Store unavailable");
+    }
+    count("not_registered");
+    return c.error(stun::error::forbidden, "Register first");
+  }
+  auto& self = c.self;
+  auto& peer = c.peer;
+  if (!peer || peer->info_hash != info_hash || peer->device_id == device) {
+    if (c.store_failed) {
+      count("store_unavailable");
+      return c.error(stun::error::server_error, "Store unavailable");
+    }
+    count("peer_not_found");
+    return c.error(stun::error::not_found, "Peer not registered");
+  }
+  const Endpoint& relayed = c.relayed;
 
   nat::Decision d = nat::decide(self->cls, peer->cls);
   TurnCredentials creds;
@@ -351,7 +436,7 @@ Result StunHandler::do_connect(const stun::Message& m, const Inbound& in) {
       count("relay_budget_exhausted");
       sh_.metrics.pair_decisions.with({"refused"}).inc();
       sh_.metrics.relay_budget_exhausted.with({crypto::hex(info_hash)}).inc();
-      return error_reply(m, in, stun::error::quota_reached, "Relay budget exhausted");
+      return c.error(stun::error::quota_reached, "Relay budget exhausted");
     }
     if (!cfg_.turn_secret.empty()) {
       creds = make_turn_credentials(cfg_.turn_secret, device, sh_.clock.unix_seconds(), cfg_.turn_ttl_s);
@@ -360,7 +445,7 @@ Result StunHandler::do_connect(const stun::Message& m, const Inbound& in) {
   }
   sh_.metrics.pair_decisions.with({decision_label(d)}).inc();
   count("ok");
-  int64_t start = now + cfg_.punch_lead_ms;
+  int64_t start = now_ms(sh_.clock) + cfg_.punch_lead_ms;
 
   // The peer hears about it from the socket it registered on, wherever that replica is.
   Notice n;
@@ -372,8 +457,8 @@ Result StunHandler::do_connect(const stun::Message& m, const Inbound& in) {
 
   bool peer_connectable = nat::reach_of(peer->cls) == nat::Reach::connectable;
   std::string decision = {static_cast<char>(d), static_cast<char>(action_for(d, peer_connectable)), 0, 0};
-  stun::Builder b(stun::method::rdv_connect, stun::Class::success, m.transaction_id);
-  b.add_xor_address(stun::attr::xor_mapped_address, in.remote.address, in.remote.port)
+  stun::Builder b(stun::method::rdv_connect, stun::Class::success, c.tid);
+  b.add_xor_address(stun::attr::xor_mapped_address, c.remote.address, c.remote.port)
       .add(stun::attr::rdv_device_id, peer->device_id)
       .add(stun::attr::rdv_decision, decision)
       .add_xor_address(stun::attr::rdv_peer_reflexive, peer->reflexive.address, peer->reflexive.port);
@@ -386,7 +471,7 @@ Result StunHandler::do_connect(const stun::Message& m, const Inbound& in) {
   b.add_fingerprint();
   Result r;
   r.outcome = Outcome::ok;
-  r.replies.push_back(Reply{in.local_index, in.remote, b.bytes()});
+  r.replies.push_back(Reply{c.local_index, c.remote, b.bytes()});
   return r;
 }
 

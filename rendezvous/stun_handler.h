@@ -6,6 +6,7 @@
 // shared and thread-safe.
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -70,7 +71,9 @@ struct Reply {
   std::string bytes;
 };
 
-enum class Outcome { ok, error, dropped, rate_limited };
+// pending: the answer needs the shared store; it comes later through the Completion.
+enum class Outcome { ok, error, dropped, rate_limited, pending };
+inline constexpr size_t kOutcomeCount = 5;
 const char* to_string(Outcome o);
 
 struct Result {
@@ -79,15 +82,26 @@ struct Result {
   std::vector<Reply> replies;
 };
 
+// Receives the result of a request process() answered with Outcome::pending; called exactly
+// once, on any thread (the shared store's), never with Outcome::pending.
+using Completion = std::function<void(Result&&)>;
+
 class StunHandler {
  public:
   StunHandler(const HandlerConfig& cfg, Shared shared);
-  Result process(const Inbound& in);
+  // Without `later` (or with a store that is not shared) the result is final: a registration
+  // this replica does not hold counts as absent.
+  Result process(const Inbound& in, Completion later = {});
+
+  struct ConnectCtx;
 
  private:
   Result binding(const stun::Message& m, const Inbound& in);
   Result do_register(const stun::Message& m, const Inbound& in);
-  Result do_connect(const stun::Message& m, const Inbound& in);
+  Result do_connect(const stun::Message& m, const Inbound& in, Completion& later);
+  // The rest of a connect once both registrations were looked up; safe on any thread.
+  Result finish_connect(ConnectCtx& c);
+  void resolve_async(std::shared_ptr<ConnectCtx> c, Completion later);
   Result error_reply(const stun::Message& m, const Inbound& in, int code, std::string_view reason,
                      std::span<const uint16_t> unknown = {});
   // Device id from the token attribute, or empty (and an error result) when missing/invalid.

@@ -37,8 +37,9 @@ struct StunServer::Worker {
   std::array<udp::endpoint, kSocketCount> senders;
   StunHandler handler;
   // Resolved once: the label lookup takes the family's lock, the increment does not.
-  std::array<metrics::Counter*, 4> udp_results{}, tcp_results{};
+  std::array<metrics::Counter*, kOutcomeCount> udp_results{}, tcp_results{};
   Worker(asio::io_context& io, const HandlerConfig& cfg, Shared sh) : io(io), handler(cfg, sh) {
+    // Not `pending`: such a request is counted once its answer is known.
     for (auto o : {Outcome::ok, Outcome::error, Outcome::dropped, Outcome::rate_limited}) {
       udp_results[static_cast<size_t>(o)] = &sh.metrics.stun_requests.with({"udp", to_string(o)});
       tcp_results[static_cast<size_t>(o)] = &sh.metrics.stun_requests.with({"tcp", to_string(o)});
@@ -152,6 +153,18 @@ void StunServer::send_notice(const Notice& n) {
 }
 
 namespace {
+void send_replies(StunServer::Worker& w, const Result& r, Metrics& m) {
+  w.udp_results[static_cast<size_t>(r.outcome)]->inc();
+  if (!r.drop_reason.empty()) m.stun_dropped.with({r.drop_reason}).inc();
+  for (auto& rep : r.replies) {
+    auto& out = w.socks[rep.from_index];
+    if (!out || !out->is_open()) continue;
+    boost::system::error_code sec;
+    out->send_to(asio::buffer(rep.bytes), to_udp(rep.to), 0, sec);
+    if (sec) m.stun_dropped.with({"send_failed"}).inc();
+  }
+}
+
 void do_receive(StunServer::Worker& w, int i, Metrics& m) {
   auto& s = w.socks[i];
   s->async_receive_from(asio::buffer(w.bufs[i]), w.senders[i], [&w, i, &m](boost::system::error_code ec, size_t n) {
@@ -163,16 +176,13 @@ void do_receive(StunServer::Worker& w, int i, Metrics& m) {
         dropped_oversize->inc();
       } else {
         Inbound in{std::string_view(w.bufs[i].data(), n), from_udp(w.senders[i]), i, Transport::udp};
-        Result r = w.handler.process(in);
-        w.udp_results[static_cast<size_t>(r.outcome)]->inc();
-        if (!r.drop_reason.empty()) m.stun_dropped.with({r.drop_reason}).inc();
-        for (auto& rep : r.replies) {
-          auto& out = w.socks[rep.from_index];
-          if (!out) continue;
-          boost::system::error_code sec;
-          out->send_to(asio::buffer(rep.bytes), to_udp(rep.to), 0, sec);
-          if (sec) m.stun_dropped.with({"send_failed"}).inc();
-        }
+        // A connect naming a device registered with another replica is answered once the shared
+        // store has been asked; the reply is sent from this thread, which owns the sockets.
+        auto later = [&w, &m](Result&& r) {
+          asio::post(w.io, [&w, &m, r = std::move(r)] { send_replies(w, r, m); });
+        };
+        Result r = w.handler.process(in, later);
+        if (r.outcome != Outcome::pending) send_replies(w, r, m);
       }
     }
     do_receive(w, i, m);
@@ -226,7 +236,23 @@ asio::awaitable<void> tcp_session(tcp::socket sock, StunServer::Worker& w, Metri
     idle.cancel();
     Inbound in{std::string_view(buf.data(), *total), Endpoint{net::unmap(remote.address()), remote.port()},
                local_index, Transport::tcp};
-    Result r = w.handler.process(in);
+    // A pending answer wakes the session through `ready` (cancelled on the session's executor).
+    auto slot = std::make_shared<std::optional<Result>>();
+    asio::steady_timer ready(sock.get_executor(), asio::steady_timer::time_point::max());
+    auto ex = sock.get_executor();
+    Result r = w.handler.process(in, [slot, ex, &ready](Result&& done) {
+      asio::post(ex, [slot, &ready, done = std::move(done)]() mutable {
+        *slot = std::move(done);
+        ready.cancel();
+      });
+    });
+    if (r.outcome == Outcome::pending) {
+      while (!*slot) {
+        boost::system::error_code wec;
+        co_await ready.async_wait(asio::redirect_error(asio::use_awaitable, wec));
+      }
+      r = std::move(**slot);
+    }
     w.tcp_results[static_cast<size_t>(r.outcome)]->inc();
     if (!r.drop_reason.empty()) m.stun_dropped.with({r.drop_reason}).inc();
     for (auto& rep : r.replies) {

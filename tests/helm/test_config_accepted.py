@@ -1,21 +1,38 @@
 """The TOML config the chart renders is accepted by the real servers: every key is one the
 binary knows, and the binary starts from it (addresses, secret paths, data dir and store
 pointed at loopback / temp files, everything else as rendered), answers /readyz, and stops
-cleanly on SIGTERM."""
+cleanly on SIGTERM. The rendezvous's rendered redis:// store (rendezvous.sharedStore) is
+pointed at a real redis-server on loopback."""
 import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
+import time
 import tomllib
 import unittest
 
 import helmlib as H
 from otaswarm_harness import Proc, bin_path, http, write_secret
 
-# (values files, --set-json) the chart is rendered with: defaults, production, rotation keys on.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "redis"))
+from redis_harness import RedisNode  # noqa: E402
+
+_redis = None
+
+
+def local_redis():
+    global _redis
+    if _redis is None:
+        _redis = RedisNode()
+    return _redis
+
+# (values files, --set-json) the chart is rendered with: defaults, production, rotation keys on,
+# rendezvous registrations in the bundled Redis.
 VARIANTS = {
     "default": ([], {}),
+    "shared-rendezvous": ([], {"rendezvous.sharedStore": True, "rendezvous.replicas": 2}),
     "production": ([H.PRODUCTION], {}),
     "rotation": ([], {"secrets.tokenKey.previousKey": "old", "secrets.adminToken.previousKey": "old-admin",
                       "secrets.connectionIdKey.key": "cid", "secrets.connectionIdKey.previousKey": "cid-old",
@@ -39,7 +56,7 @@ def help_keys(binary):
     return set(re.findall(r"--([a-z][a-z0-9-]+)", r.stdout + r.stderr))
 
 
-def localize(cfg, tmp):
+def localize(cfg, tmp, real_redis):
     """The rendered config with what only exists in a cluster replaced by local equivalents."""
     out = dict(cfg)
     for k, v in cfg.items():
@@ -54,8 +71,11 @@ def localize(cfg, tmp):
     if "data-dir" in out:
         out["data-dir"] = os.path.join(tmp, "data")
         os.makedirs(out["data-dir"], exist_ok=True)
-    if out.get("store", "memory") != "memory":
-        out["store"] = "memory"      # no Redis here: a rendered memory store is kept as it is
+    store = out.get("store", "memory")
+    if store.startswith("redis://") and real_redis:
+        out["store"] = "redis://" + local_redis().address
+    elif store != "memory":
+        out["store"] = "memory"      # no Redis (tracker: tests/redis cover it) or a cluster URL
     return out
 
 
@@ -80,7 +100,7 @@ class RenderedConfigAccepted(unittest.TestCase):
                         if a.startswith("--") and a != "--config":
                             self.assertIn(a[2:], known, "%s: flag %s" % (d["metadata"]["name"], a))
                 with tempfile.TemporaryDirectory(prefix="otaswarm-chartcfg-") as tmp:
-                    local = localize(cfg, tmp)
+                    local = localize(cfg, tmp, real_redis=component == "rendezvous")
                     path = os.path.join(tmp, key)
                     with open(path, "w") as f:
                         for k, v in local.items():
@@ -89,7 +109,13 @@ class RenderedConfigAccepted(unittest.TestCase):
                     try:
                         for rk in ready_keys:
                             self.assertIn(rk, p.ready)
-                        st, _, body = http("GET", p.url("admin", "/readyz"))
+                        # A Redis store is ready once connected (and, for the rendezvous, subscribed).
+                        st, body = None, b""
+                        for _ in range(100):
+                            st, _, body = http("GET", p.url("admin", "/readyz"))
+                            if st == 200:
+                                break
+                            time.sleep(0.05)
                         self.assertEqual(st, 200, body)
                         st, _, _ = http("GET", p.url("admin", "/healthz"))
                         self.assertEqual(st, 200)
@@ -108,6 +134,8 @@ class RenderedConfigAccepted(unittest.TestCase):
 
 def tearDownModule():
     H.cleanup()
+    if _redis is not None:
+        _redis.close()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 Redis Cluster (3 masters + 3 replicas) and a real single redis-server, all on loopback.
 
 - A peer announced to replica 1 is handed out by replica 2; a release registered on
-  replica 1 is served by replica 2.
+  replica 1 is served by replica 2; a replica started later serves every release at once.
 - A cluster master (the one holding the release registry) is killed mid-load: no crash,
   every request answered, errors and degraded answers only inside the failover window, no
   registered release lost.
@@ -70,6 +70,24 @@ class ClusterReplicas(unittest.TestCase):
 
     def token(self, device):
         return mint_token(self.keys.token_key, device)
+
+    def test_0_replica_started_later_sees_all_releases(self):
+        early = []
+        for i in range(3):
+            status, ih, text = register(self.r1 if i % 2 else self.r2, "ota-early-%d" % i)
+            self.assertEqual(status, 201, text)
+            early.append(ih)
+        r3 = self.keys.replica(self.cluster.url, LOAD_FLAGS)
+        try:
+            # Loaded from Redis before the ready line: no refresh period to wait for.
+            listed = listed_releases(r3)
+            for ih in early:
+                self.assertIn(ih, listed)
+                st, a = http_announce(r3, self.token("phone-late"), ih, peer_id(), 40003, left=10, event="started")
+                self.assertEqual(st, 200)
+                self.assertNotIn(b"failure reason", a)
+        finally:
+            r3.close()
 
     def test_1_peer_and_release_cross_replica(self):
         status, ih, text = register(self.r1, "ota-cross")

@@ -445,3 +445,140 @@ TEST(MultiReplica, ConnectOnOneReplicaReachesPeerRegisteredOnAnother) {
 
 }  // namespace
 }  // namespace otaswarm::rendezvous
+
+namespace otaswarm::rendezvous {
+namespace {
+
+// A shared store whose other replicas' registrations sit in `remote`; fetches are queued and
+// answered when the test says, as Redis answers on its own thread.
+class QueuedSharedStore final : public RegistrationStore {
+ public:
+  MemoryStore local{100}, remote{100};
+  std::vector<std::function<void()>> queued;
+  bool failing = false;
+  std::vector<Notice> published;
+
+  bool put(const Registration& r, int64_t now) override { return local.put(r, now); }
+  std::optional<Registration> get(const std::string& d, int64_t now) override { return local.get(d, now); }
+  std::optional<Registration> find_by_endpoint(const std::string& ih, const Endpoint& e, int64_t now) override {
+    return local.find_by_endpoint(ih, e, now);
+  }
+  void remove(const std::string& d) override { local.remove(d); }
+  size_t expire(int64_t now) override { return local.expire(now); }
+  size_t size() const override { return local.size(); }
+  void publish(const Notice& n) override { published.push_back(n); }
+  void subscribe(const std::string&, std::function<void(const Notice&)>) override {}
+  bool shared() const override { return true; }
+  void fetch(const std::string& d, int64_t now, Found cb) override {
+    queued.push_back([this, d, now, cb] { failing ? cb(std::nullopt, false) : cb(remote.get(d, now), true); });
+  }
+  void fetch_by_endpoint(const std::string& ih, const Endpoint& e, int64_t now, Found cb) override {
+    queued.push_back([this, ih, e, now, cb] {
+      failing ? cb(std::nullopt, false) : cb(remote.find_by_endpoint(ih, e, now), true);
+    });
+  }
+  void run() {
+    while (!queued.empty()) {
+      auto q = std::move(queued);
+      queued.clear();
+      for (auto& f : q) f();
+    }
+  }
+};
+
+class SharedHandler : public ::testing::Test {
+ protected:
+  ManualClock clock{1'800'000'000};
+  metrics::Registry registry;
+  Metrics m{registry};
+  QueuedSharedStore store;
+  RelayBudget relay{{1000, 500, 10, 60'000}};
+  HandlerConfig cfg;
+  std::unique_ptr<StunHandler> h;
+  std::string key = std::string(32, 'k');
+
+  void SetUp() override {
+    cfg.local = {ep("192.0.2.1:3478"), ep("192.0.2.1:3479"), {}, {}};
+    cfg.device_keys = token::KeyRing(key);
+    cfg.ticket_key = key;
+    cfg.replica = "r2";
+    cfg.per_address = {1000, 1000};
+    cfg.per_device = {100, 100};
+    h = std::make_unique<StunHandler>(cfg, Shared{store, relay, m, clock});
+  }
+  Registration remote_reg(const std::string& dev, const char* at) {
+    return Registration{dev, std::string(20, 'h'), ep(at), {}, {}, "r1", 1, clock.unix_seconds() * 1000 + 60'000};
+  }
+  std::string connect(const std::string& dev, const std::string& peer) {
+    stun::Builder b(stun::method::rdv_connect, stun::Class::request, stun::random_transaction_id());
+    b.add(stun::attr::rdv_token, token::mint(key, dev, clock.unix_seconds() + 600))
+        .add(stun::attr::rdv_info_hash, std::string(20, 'h'))
+        .add(stun::attr::rdv_peer_id, peer)
+        .add_fingerprint();
+    return b.bytes();
+  }
+  int error_code(const Result& r) {
+    auto p = stun::parse(r.replies.at(0).bytes);
+    EXPECT_TRUE(p.ok());
+    auto e = stun::decode_error_code(p.message.find(stun::attr::error_code)->value);
+    return e ? e->code : 0;
+  }
+};
+
+TEST_F(SharedHandler, LocalMissIsAnsweredOnceTheSharedStoreHas) {
+  auto self = remote_reg("phone-b", "198.51.100.2:7000");
+  self.replica = "r2";
+  ASSERT_TRUE(store.local.put(self, 0));
+  ASSERT_TRUE(store.remote.put(remote_reg("phone-a", "203.0.113.1:6000"), 0));
+  std::optional<Result> later;
+  std::string bytes = connect("phone-b", "phone-a");
+  auto r = h->process({bytes, ep("198.51.100.2:7000"), 0}, [&](Result&& res) { later = std::move(res); });
+  ASSERT_EQ(r.outcome, Outcome::pending);
+  EXPECT_TRUE(r.replies.empty());
+  bytes.assign(bytes.size(), 'x');  // the receive buffer is reused before the answer
+  EXPECT_FALSE(later);
+  store.run();
+  ASSERT_TRUE(later);
+  ASSERT_EQ(later->outcome, Outcome::ok);
+  EXPECT_EQ(later->replies.at(0).to.text(), "198.51.100.2:7000");
+  ASSERT_EQ(store.published.size(), 1u);
+  EXPECT_EQ(store.published[0].replica, "r1");  // the peer's home replica
+  EXPECT_EQ(store.published[0].socket_index, 1);
+  EXPECT_EQ(store.published[0].to.text(), "203.0.113.1:6000");
+}
+
+TEST_F(SharedHandler, RequesterRegisteredElsewhereIsLookedUpToo) {
+  ASSERT_TRUE(store.remote.put(remote_reg("phone-a", "203.0.113.1:6000"), 0));
+  ASSERT_TRUE(store.remote.put(remote_reg("phone-b", "198.51.100.2:7000"), 0));
+  std::optional<Result> later;
+  auto r = h->process({connect("phone-b", "phone-a"), ep("198.51.100.2:7000"), 0},
+                      [&](Result&& res) { later = std::move(res); });
+  ASSERT_EQ(r.outcome, Outcome::pending);
+  store.run();
+  ASSERT_TRUE(later);
+  EXPECT_EQ(later->outcome, Outcome::ok);
+}
+
+TEST_F(SharedHandler, UnknownPeerIs404AndAnUnreachableStore500) {
+  ASSERT_TRUE(store.local.put(remote_reg("phone-b", "198.51.100.2:7000"), 0));
+  std::optional<Result> later;
+  auto done = [&](Result&& res) { later = std::move(res); };
+  ASSERT_EQ(h->process({connect("phone-b", "phone-z"), ep("198.51.100.2:7000"), 0}, done).outcome, Outcome::pending);
+  store.run();
+  ASSERT_TRUE(later);
+  EXPECT_EQ(error_code(*later), stun::error::not_found);
+  later.reset();
+  store.failing = true;
+  ASSERT_EQ(h->process({connect("phone-b", "phone-z"), ep("198.51.100.2:7000"), 0}, done).outcome, Outcome::pending);
+  store.run();
+  ASSERT_TRUE(later);
+  EXPECT_EQ(error_code(*later), stun::error::server_error);
+  EXPECT_TRUE(store.published.empty());
+  // Without a completion the handler never waits: what this replica holds is the answer.
+  auto sync = h->process({connect("phone-b", "phone-z"), ep("198.51.100.2:7000"), 0});
+  EXPECT_EQ(sync.outcome, Outcome::error);
+  EXPECT_TRUE(store.queued.empty());
+}
+
+}  // namespace
+}  // namespace otaswarm::rendezvous
