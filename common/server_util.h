@@ -13,7 +13,8 @@ namespace otaswarm {
 // Prints exactly one JSON line on stdout and flushes it.
 void print_ready_line(const boost::json::object& listeners);
 
-// Admin listener routing: /metrics, /healthz, /readyz are public on the admin listener;
+// Admin listener routing: /metrics, /healthz, /readyz are public on the admin listener
+// (/readyz: 503 while degraded; /readyz?degraded=ok: 200 with the reason, for the probe);
 // everything under /api/ needs "Authorization: Bearer <admin token>" (current or previous).
 struct AdminRoutes {
   metrics::Registry* registry = nullptr;

@@ -92,7 +92,7 @@ class RenderedCommon:
             ports = {p["name"]: p for p in c["ports"]}
             self.assertIn("admin", ports)
             self.assertEqual(c["livenessProbe"]["httpGet"], {"path": "/healthz", "port": "admin"})
-            self.assertEqual(c["readinessProbe"]["httpGet"], {"path": "/readyz", "port": "admin"})
+            self.assertEqual(c["readinessProbe"]["httpGet"], {"path": "/readyz?degraded=ok", "port": "admin"})
 
     def test_tracker_udp_service_keeps_client_address(self):
         svc = H.one(self.objs, "Service", "-tracker-udp")
