@@ -1,7 +1,9 @@
 #include "common/memory_store.h"
 
 #include <algorithm>
+#include <functional>
 #include <numeric>
+#include <string_view>
 
 #include "common/crypto.h"
 
@@ -64,6 +66,7 @@ struct Buckets {
 
 struct Slot {
   PeerData d;
+  uint64_t device_hash = 0;  // DeviceIndex key of d.device
   bool live = false;
   bool seeder = false;
   uint32_t gen = 0;
@@ -90,12 +93,93 @@ struct SplitMix {
   uint64_t below(uint64_t n) { return n ? next() % n : 0; }
 };
 
+// Device id -> slot, open addressing with linear probing on a 64-bit hash of the id. One
+// probe is one cache line in a flat array (no node per peer, no allocation per insert); a hit
+// is confirmed against the slot's device string, which the announce reads next anyway.
+// Deletion shifts the cluster back, so there are no tombstones. The hash is mixed with a
+// per-swarm seed, so which ids share a probe sequence cannot be chosen from outside.
+class DeviceIndex {
+ public:
+  static constexpr uint32_t kEmpty = UINT32_MAX;
+
+  void seed(uint64_t s) { seed_ = s; }
+
+  uint64_t hash(std::string_view device) const {
+    uint64_t z = std::hash<std::string_view>{}(device) ^ seed_;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+
+  // Slot of `device` (hash `h`), or kEmpty.
+  template <typename SameDevice>
+  uint32_t find(uint64_t h, SameDevice same) const {
+    if (entries_.empty()) return kEmpty;
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Entry& e = entries_[i];
+      if (e.slot == kEmpty) return kEmpty;
+      if (e.hash == h && same(e.slot)) return e.slot;
+    }
+  }
+
+  // `slot` must not be in the index yet.
+  void insert(uint64_t h, uint32_t slot) {
+    if ((size_ + 1) * kMaxLoadDen > entries_.size() * kMaxLoadNum) grow();
+    place(h, slot);
+    ++size_;
+  }
+
+  void erase(uint64_t h, uint32_t slot) {
+    size_t i = h & mask_;
+    while (entries_[i].slot != slot) i = (i + 1) & mask_;
+    // Backward-shift: move later members of the cluster into the hole when their home
+    // position does not lie cyclically in (hole, their position].
+    for (size_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
+      if (entries_[j].slot == kEmpty) break;
+      size_t home = entries_[j].hash & mask_;
+      bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+      if (stays) continue;
+      entries_[i] = entries_[j];
+      i = j;
+    }
+    entries_[i] = Entry{};
+    --size_;
+  }
+
+ private:
+  struct Entry {
+    uint64_t hash = 0;
+    uint32_t slot = kEmpty;
+  };
+  static constexpr size_t kMinEntries = 16;
+  static constexpr size_t kMaxLoadNum = 1, kMaxLoadDen = 2;  // at most half full: short probe runs
+
+  void place(uint64_t h, uint32_t slot) {
+    size_t i = h & mask_;
+    while (entries_[i].slot != kEmpty) i = (i + 1) & mask_;
+    entries_[i] = Entry{h, slot};
+  }
+
+  void grow() {
+    std::vector<Entry> old = std::move(entries_);
+    entries_.assign(old.empty() ? kMinEntries : old.size() * 2, Entry{});
+    mask_ = entries_.size() - 1;
+    for (const Entry& e : old)
+      if (e.slot != kEmpty) place(e.hash, e.slot);
+  }
+
+  std::vector<Entry> entries_;
+  size_t mask_ = 0;
+  size_t size_ = 0;
+  uint64_t seed_ = 0;
+};
+
 }  // namespace
 
 struct MemoryStore::Swarm {
   std::vector<Slot> slots;
   std::vector<uint32_t> free;
-  std::unordered_map<std::string, uint32_t> by_device;
+  DeviceIndex by_device;
   Buckets all;
   std::unordered_map<uint64_t, Buckets> lan, isp, region;
   std::deque<ExpiryEntry> expiry;
@@ -158,7 +242,7 @@ struct MemoryStore::Swarm {
   void remove(uint32_t idx) {
     unlink(idx);
     Slot& s = slots[idx];
-    by_device.erase(s.d.device);
+    by_device.erase(s.device_hash, idx);
     s.live = false;
     s.gen++;
     s.d = PeerData{};
@@ -327,6 +411,7 @@ Status MemoryStore::announce_sync(const AnnounceOp& op, AnnounceResult& out) {
     if (swarm_count_.load() >= opts_.max_swarms) return Status::limit;
     auto sw = std::make_unique<Swarm>();
     sw->rng.s = opts_.seed ? opts_.seed ^ InfoHashHasher{}(op.info_hash) : crypto::random_u64();
+    sw->by_device.seed(crypto::random_u64());
     it = sh.swarms.emplace(op.info_hash, std::move(sw)).first;
     swarm_count_++;
   }
@@ -336,9 +421,8 @@ Status MemoryStore::announce_sync(const AnnounceOp& op, AnnounceResult& out) {
 
   const PeerData& p = op.peer;
   bool seeder = p.left == 0;
-  auto found = sw.by_device.find(p.device);
-  uint32_t idx = UINT32_MAX;
-  if (found != sw.by_device.end()) idx = found->second;
+  uint64_t device_hash = sw.by_device.hash(p.device);
+  uint32_t idx = sw.by_device.find(device_hash, [&](uint32_t i) { return sw.slots[i].d.device == p.device; });
 
   // Byte counters and completion are accounted on every event, stopped included: a phone's
   // last upload before it leaves counts, and clients that never send `completed` (a leecher
@@ -387,7 +471,8 @@ Status MemoryStore::announce_sync(const AnnounceOp& op, AnnounceResult& out) {
     s.seeder = seeder;
     s.live = true;
     sw.link(idx);
-    sw.by_device.emplace(p.device, idx);
+    s.device_hash = device_hash;
+    sw.by_device.insert(device_hash, idx);
   } else {
     Slot& s = sw.slots[idx];
     account(&s);
