@@ -70,10 +70,29 @@ struct Slot {
   bool live = false;
   bool seeder = false;
   uint32_t gen = 0;
-  uint32_t mark = 0;  // selection epoch: dedups a peer within one reply
   int64_t last_seen = 0;
   std::array<uint32_t, kGroupCount> pos{};
 };
+
+constexpr size_t kCacheLine = 64;
+
+// What peer selection reads of a slot, in one cache line of its own: the probes land on random
+// peers of a swarm that may not fit in cache, so each costs one miss, not three. Kept in step
+// with the slot by MemoryStore::Swarm::refresh_hot; the LAN address stays in the slot (read
+// only for a peer on the requester's LAN).
+struct alignas(kCacheLine) HotPeer {
+  uint64_t lan = 0;
+  uint32_t isp = 0;
+  uint32_t region = 0;
+  uint32_t mark = 0;  // selection epoch: dedups a peer within one reply
+  PeerId peer_id{};
+  Ip ip;
+  uint16_t port = 0;
+  bool has_lan = false;
+  Reach reach = Reach::unknown;
+  bool seeder = false;
+};
+static_assert(sizeof(HotPeer) == kCacheLine);
 
 struct ExpiryEntry {
   uint32_t slot;
@@ -178,6 +197,7 @@ class DeviceIndex {
 
 struct MemoryStore::Swarm {
   std::vector<Slot> slots;
+  std::vector<HotPeer> hot;  // parallel to slots
   std::vector<uint32_t> free;
   DeviceIndex by_device;
   Buckets all;
@@ -190,7 +210,7 @@ struct MemoryStore::Swarm {
   uint32_t epoch = 0;
   SplitMix rng{0};
 
-  Buckets* group(Group g, const Slot& s, bool create) {
+  Buckets* group(Group g, const Locality& loc, bool create) {
     auto pick = [&](std::unordered_map<uint64_t, Buckets>& m, uint64_t key) -> Buckets* {
       if (key == 0) return nullptr;
       if (create) return &m[key];
@@ -199,17 +219,31 @@ struct MemoryStore::Swarm {
     };
     switch (g) {
       case kAll: return &all;
-      case kLan: return pick(lan, s.d.loc.lan);
-      case kIsp: return pick(isp, s.d.loc.isp);
-      case kRegion: return pick(region, s.d.loc.region);
+      case kLan: return pick(lan, loc.lan);
+      case kIsp: return pick(isp, loc.isp);
+      case kRegion: return pick(region, loc.region);
       default: return nullptr;
     }
+  }
+
+  void refresh_hot(uint32_t idx) {
+    const Slot& s = slots[idx];
+    HotPeer& h = hot[idx];
+    h.lan = s.d.loc.lan;
+    h.isp = s.d.loc.isp;
+    h.region = s.d.loc.region;
+    h.peer_id = s.d.peer_id;
+    h.ip = s.d.ip;
+    h.port = s.d.port;
+    h.has_lan = s.d.has_lan;
+    h.reach = s.d.reach;
+    h.seeder = s.seeder;
   }
 
   void link(uint32_t idx) {
     Slot& s = slots[idx];
     for (int g = 0; g < kGroupCount; ++g) {
-      Buckets* b = group(static_cast<Group>(g), s, true);
+      Buckets* b = group(static_cast<Group>(g), s.d.loc, true);
       if (!b) continue;
       auto& vec = b->v[s.seeder][static_cast<size_t>(s.d.reach)];
       s.pos[g] = static_cast<uint32_t>(vec.size());
@@ -222,7 +256,7 @@ struct MemoryStore::Swarm {
   void unlink(uint32_t idx) {
     Slot& s = slots[idx];
     for (int g = 0; g < kGroupCount; ++g) {
-      Buckets* b = group(static_cast<Group>(g), s, false);
+      Buckets* b = group(static_cast<Group>(g), s.d.loc, false);
       if (!b) continue;
       auto& vec = b->v[s.seeder][static_cast<size_t>(s.d.reach)];
       uint32_t p = s.pos[g];
@@ -267,12 +301,6 @@ namespace {
 bool family_ok(const Ip& ip, const SelectionPolicy& p) { return ip.v6 ? p.want_v6 : p.want_v4; }
 
 constexpr size_t kPrefetchAhead = 4;  // probes; a few cache misses in flight at once (a power of 2)
-constexpr size_t kCacheLine = 64;
-
-void prefetch_slot(const Slot& s) {
-  const char* p = reinterpret_cast<const char*>(&s);
-  for (size_t off = 0; off < sizeof(Slot); off += kCacheLine) __builtin_prefetch(p + off);
-}
 
 struct Selector {
   MemoryStore::Swarm& sw;
@@ -283,10 +311,10 @@ struct Selector {
   AnnounceResult& out;
   std::array<bool, kReachCount> allowed{};
 
-  Tier tier_of(const Slot& s) const {
-    if (me.loc.lan != 0 && s.d.loc.lan == me.loc.lan) return Tier::lan;
-    if (me.loc.isp != 0 && s.d.loc.isp == me.loc.isp) return Tier::isp;
-    if (me.loc.region != 0 && s.d.loc.region == me.loc.region) return Tier::region;
+  Tier tier_of(const HotPeer& h) const {
+    if (me.loc.lan != 0 && h.lan == me.loc.lan) return Tier::lan;
+    if (me.loc.isp != 0 && h.isp == me.loc.isp) return Tier::isp;
+    if (me.loc.region != 0 && h.region == me.loc.region) return Tier::region;
     return Tier::other;
   }
 
@@ -330,29 +358,29 @@ struct Selector {
       uint64_t ahead = start;
       for (uint64_t i = 0; i < kPrefetchAhead && i < max_probes; ++i, ahead = advance(ahead)) {
         ring[i] = slot_at(ahead);
-        prefetch_slot(sw.slots[ring[i]]);
+        __builtin_prefetch(&sw.hot[ring[i]]);
       }
       for (uint64_t probe = 0; probe < max_probes && got < want; ++probe) {
         uint32_t slot = ring[probe % kPrefetchAhead];
         if (probe + kPrefetchAhead < max_probes) {
           ring[probe % kPrefetchAhead] = slot_at(ahead);
-          prefetch_slot(sw.slots[ring[probe % kPrefetchAhead]]);
+          __builtin_prefetch(&sw.hot[ring[probe % kPrefetchAhead]]);
           ahead = advance(ahead);
         }
-        Slot& s = sw.slots[slot];
-        if (slot == self || s.mark == sw.epoch || !pred(s)) continue;
-        bool lan_addr = me.loc.lan != 0 && s.d.loc.lan == me.loc.lan && s.d.has_lan;
-        const Ip& ip = lan_addr ? s.d.lan_ip : s.d.ip;
+        HotPeer& h = sw.hot[slot];
+        if (slot == self || h.mark == sw.epoch || !pred(h)) continue;
+        bool lan_addr = me.loc.lan != 0 && h.lan == me.loc.lan && h.has_lan;
+        const Slot* cold = lan_addr ? &sw.slots[slot] : nullptr;
+        const Ip& ip = lan_addr ? cold->d.lan_ip : h.ip;
         if (!family_ok(ip, pol)) continue;
-        s.mark = sw.epoch;
-        SelectedPeer sp;
-        sp.peer_id = s.d.peer_id;
+        h.mark = sw.epoch;
+        SelectedPeer& sp = out.peers.emplace_back();
+        sp.peer_id = h.peer_id;
         sp.ip = ip;
-        sp.port = lan_addr ? s.d.lan_port : s.d.port;
-        sp.tier = tier_of(s);
-        sp.pairing = lan_addr ? Pairing::direct : pairing(me.reach, s.d.reach);
-        sp.seeder = s.seeder;
-        out.peers.push_back(sp);
+        sp.port = lan_addr ? cold->d.lan_port : h.port;
+        sp.tier = tier_of(h);
+        sp.pairing = lan_addr ? Pairing::direct : pairing(me.reach, h.reach);
+        sp.seeder = h.seeder;
         sw.tiers[static_cast<size_t>(sp.tier)]++;
         ++got;
       }
@@ -365,21 +393,19 @@ struct Selector {
       allowed[r] = !pol.reachability || reachable(me.reach, static_cast<Reach>(r));
     uint32_t want = pol.numwant;
     auto left = [&] { return want - static_cast<uint32_t>(out.peers.size()); };
-    auto any = [](const Slot&) { return true; };
+    auto any = [](const HotPeer&) { return true; };
     if (pol.locality) {
-      Slot probe;
-      probe.d.loc = me.loc;
       uint32_t reserve = std::min(pol.outside_isp, want);
       if (me.loc.lan) {
         // Same-LAN peers are reached over their LAN address: no NAT in between, every class pairs.
         auto saved = allowed;
         allowed.fill(true);
-        take(sw.group(kLan, probe, false), left(), any);
+        take(sw.group(kLan, me.loc, false), left(), any);
         allowed = saved;
       }
-      if (me.loc.isp && left() > reserve) take(sw.group(kIsp, probe, false), left() - reserve, any);
-      auto outside = [&](const Slot& s) { return me.loc.isp == 0 || s.d.loc.isp != me.loc.isp; };
-      if (me.loc.region && left() > reserve) take(sw.group(kRegion, probe, false), left() - reserve, outside);
+      if (me.loc.isp && left() > reserve) take(sw.group(kIsp, me.loc, false), left() - reserve, any);
+      auto outside = [&](const HotPeer& h) { return me.loc.isp == 0 || h.isp != me.loc.isp; };
+      if (me.loc.region && left() > reserve) take(sw.group(kRegion, me.loc, false), left() - reserve, outside);
       take(&sw.all, std::min(left(), reserve), outside);
     }
     take(&sw.all, left(), any);
@@ -465,11 +491,13 @@ Status MemoryStore::announce_sync(const AnnounceOp& op, AnnounceResult& out) {
     } else {
       idx = static_cast<uint32_t>(sw.slots.size());
       sw.slots.emplace_back();
+      sw.hot.emplace_back();
     }
     Slot& s = sw.slots[idx];
     s.d = p;
     s.seeder = seeder;
     s.live = true;
+    sw.refresh_hot(idx);
     sw.link(idx);
     s.device_hash = device_hash;
     sw.by_device.insert(device_hash, idx);
@@ -481,6 +509,7 @@ Status MemoryStore::announce_sync(const AnnounceOp& op, AnnounceResult& out) {
     if (regroup) sw.unlink(idx);
     s.d = p;
     s.seeder = seeder;
+    sw.refresh_hot(idx);
     if (regroup) sw.link(idx);
   }
   Slot& s = sw.slots[idx];
