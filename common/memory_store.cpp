@@ -300,7 +300,7 @@ namespace {
 
 bool family_ok(const Ip& ip, const SelectionPolicy& p) { return ip.v6 ? p.want_v6 : p.want_v4; }
 
-constexpr size_t kPrefetchAhead = 4;  // probes; a few cache misses in flight at once (a power of 2)
+constexpr uint64_t kProbeBatch = 64;  // probes whose peers are fetched together, all misses in flight at once
 
 struct Selector {
   MemoryStore::Swarm& sw;
@@ -352,37 +352,38 @@ struct Selector {
         while (i >= sizes[which]) i -= sizes[which++];
         return (*vs[which])[i];
       };
-      // Probes land on random slots of a swarm that may not fit in cache: the slots of the
-      // next few probes are fetched while this one is examined.
-      std::array<uint32_t, kPrefetchAhead> ring;
-      uint64_t ahead = start;
-      for (uint64_t i = 0; i < kPrefetchAhead && i < max_probes; ++i, ahead = advance(ahead)) {
-        ring[i] = slot_at(ahead);
-        __builtin_prefetch(&sw.hot[ring[i]]);
-      }
-      for (uint64_t probe = 0; probe < max_probes && got < want; ++probe) {
-        uint32_t slot = ring[probe % kPrefetchAhead];
-        if (probe + kPrefetchAhead < max_probes) {
-          ring[probe % kPrefetchAhead] = slot_at(ahead);
-          __builtin_prefetch(&sw.hot[ring[probe % kPrefetchAhead]]);
-          ahead = advance(ahead);
+      // Probes land on random peers of a swarm that may not fit in cache. They are taken in
+      // batches of as many as are still wanted: the whole batch is prefetched first, so its
+      // cache misses overlap instead of coming one after the other; skipped probes (rare) only
+      // make another, smaller batch.
+      std::array<uint32_t, kProbeBatch> batch;
+      uint64_t pos = start;
+      for (uint64_t probes = 0; probes < max_probes && got < want;) {
+        uint64_t k = std::min({kProbeBatch, max_probes - probes, uint64_t{want - got}});
+        for (uint64_t i = 0; i < k; ++i, pos = advance(pos)) {
+          batch[i] = slot_at(pos);
+          __builtin_prefetch(&sw.hot[batch[i]]);
         }
-        HotPeer& h = sw.hot[slot];
-        if (slot == self || h.mark == sw.epoch || !pred(h)) continue;
-        bool lan_addr = me.loc.lan != 0 && h.lan == me.loc.lan && h.has_lan;
-        const Slot* cold = lan_addr ? &sw.slots[slot] : nullptr;
-        const Ip& ip = lan_addr ? cold->d.lan_ip : h.ip;
-        if (!family_ok(ip, pol)) continue;
-        h.mark = sw.epoch;
-        SelectedPeer& sp = out.peers.emplace_back();
-        sp.peer_id = h.peer_id;
-        sp.ip = ip;
-        sp.port = lan_addr ? cold->d.lan_port : h.port;
-        sp.tier = tier_of(h);
-        sp.pairing = lan_addr ? Pairing::direct : pairing(me.reach, h.reach);
-        sp.seeder = h.seeder;
-        sw.tiers[static_cast<size_t>(sp.tier)]++;
-        ++got;
+        probes += k;
+        for (uint64_t i = 0; i < k; ++i) {
+          uint32_t slot = batch[i];
+          HotPeer& h = sw.hot[slot];
+          if (slot == self || h.mark == sw.epoch || !pred(h)) continue;
+          bool lan_addr = me.loc.lan != 0 && h.lan == me.loc.lan && h.has_lan;
+          const Slot* cold = lan_addr ? &sw.slots[slot] : nullptr;
+          const Ip& ip = lan_addr ? cold->d.lan_ip : h.ip;
+          if (!family_ok(ip, pol)) continue;
+          h.mark = sw.epoch;
+          SelectedPeer& sp = out.peers.emplace_back();
+          sp.peer_id = h.peer_id;
+          sp.ip = ip;
+          sp.port = lan_addr ? cold->d.lan_port : h.port;
+          sp.tier = tier_of(h);
+          sp.pairing = lan_addr ? Pairing::direct : pairing(me.reach, h.reach);
+          sp.seeder = h.seeder;
+          sw.tiers[static_cast<size_t>(sp.tier)]++;
+          ++got;
+        }
       }
     }
     return got;
