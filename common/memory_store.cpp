@@ -1,7 +1,9 @@
 #include "common/memory_store.h"
 
 #include <algorithm>
+#include <functional>
 #include <numeric>
+#include <string_view>
 
 #include "common/crypto.h"
 
@@ -64,13 +66,33 @@ struct Buckets {
 
 struct Slot {
   PeerData d;
+  uint64_t device_hash = 0;  // DeviceIndex key of d.device
   bool live = false;
   bool seeder = false;
   uint32_t gen = 0;
-  uint32_t mark = 0;  // selection epoch: dedups a peer within one reply
   int64_t last_seen = 0;
   std::array<uint32_t, kGroupCount> pos{};
 };
+
+constexpr size_t kCacheLine = 64;
+
+// What peer selection reads of a slot, in one cache line of its own: the probes land on random
+// peers of a swarm that may not fit in cache, so each costs one miss, not three. Kept in step
+// with the slot by MemoryStore::Swarm::refresh_hot; the LAN address stays in the slot (read
+// only for a peer on the requester's LAN).
+struct alignas(kCacheLine) HotPeer {
+  uint64_t lan = 0;
+  uint32_t isp = 0;
+  uint32_t region = 0;
+  uint32_t mark = 0;  // selection epoch: dedups a peer within one reply
+  PeerId peer_id{};
+  Ip ip;
+  uint16_t port = 0;
+  bool has_lan = false;
+  Reach reach = Reach::unknown;
+  bool seeder = false;
+};
+static_assert(sizeof(HotPeer) == kCacheLine);
 
 struct ExpiryEntry {
   uint32_t slot;
@@ -90,12 +112,94 @@ struct SplitMix {
   uint64_t below(uint64_t n) { return n ? next() % n : 0; }
 };
 
+// Device id -> slot, open addressing with linear probing on a 64-bit hash of the id. One
+// probe is one cache line in a flat array (no node per peer, no allocation per insert); a hit
+// is confirmed against the slot's device string, which the announce reads next anyway.
+// Deletion shifts the cluster back, so there are no tombstones. The hash is mixed with a
+// per-swarm seed, so which ids share a probe sequence cannot be chosen from outside.
+class DeviceIndex {
+ public:
+  static constexpr uint32_t kEmpty = UINT32_MAX;
+
+  void seed(uint64_t s) { seed_ = s; }
+
+  uint64_t hash(std::string_view device) const {
+    uint64_t z = std::hash<std::string_view>{}(device) ^ seed_;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+
+  // Slot of `device` (hash `h`), or kEmpty.
+  template <typename SameDevice>
+  uint32_t find(uint64_t h, SameDevice same) const {
+    if (entries_.empty()) return kEmpty;
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Entry& e = entries_[i];
+      if (e.slot == kEmpty) return kEmpty;
+      if (e.hash == h && same(e.slot)) return e.slot;
+    }
+  }
+
+  // `slot` must not be in the index yet.
+  void insert(uint64_t h, uint32_t slot) {
+    if ((size_ + 1) * kMaxLoadDen > entries_.size() * kMaxLoadNum) grow();
+    place(h, slot);
+    ++size_;
+  }
+
+  void erase(uint64_t h, uint32_t slot) {
+    size_t i = h & mask_;
+    while (entries_[i].slot != slot) i = (i + 1) & mask_;
+    // Backward-shift: move later members of the cluster into the hole when their home
+    // position does not lie cyclically in (hole, their position].
+    for (size_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
+      if (entries_[j].slot == kEmpty) break;
+      size_t home = entries_[j].hash & mask_;
+      bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+      if (stays) continue;
+      entries_[i] = entries_[j];
+      i = j;
+    }
+    entries_[i] = Entry{};
+    --size_;
+  }
+
+ private:
+  struct Entry {
+    uint64_t hash = 0;
+    uint32_t slot = kEmpty;
+  };
+  static constexpr size_t kMinEntries = 16;
+  static constexpr size_t kMaxLoadNum = 1, kMaxLoadDen = 2;  // at most half full: short probe runs
+
+  void place(uint64_t h, uint32_t slot) {
+    size_t i = h & mask_;
+    while (entries_[i].slot != kEmpty) i = (i + 1) & mask_;
+    entries_[i] = Entry{h, slot};
+  }
+
+  void grow() {
+    std::vector<Entry> old = std::move(entries_);
+    entries_.assign(old.empty() ? kMinEntries : old.size() * 2, Entry{});
+    mask_ = entries_.size() - 1;
+    for (const Entry& e : old)
+      if (e.slot != kEmpty) place(e.hash, e.slot);
+  }
+
+  std::vector<Entry> entries_;
+  size_t mask_ = 0;
+  size_t size_ = 0;
+  uint64_t seed_ = 0;
+};
+
 }  // namespace
 
 struct MemoryStore::Swarm {
   std::vector<Slot> slots;
+  std::vector<HotPeer> hot;  // parallel to slots
   std::vector<uint32_t> free;
-  std::unordered_map<std::string, uint32_t> by_device;
+  DeviceIndex by_device;
   Buckets all;
   std::unordered_map<uint64_t, Buckets> lan, isp, region;
   std::deque<ExpiryEntry> expiry;
@@ -106,7 +210,7 @@ struct MemoryStore::Swarm {
   uint32_t epoch = 0;
   SplitMix rng{0};
 
-  Buckets* group(Group g, const Slot& s, bool create) {
+  Buckets* group(Group g, const Locality& loc, bool create) {
     auto pick = [&](std::unordered_map<uint64_t, Buckets>& m, uint64_t key) -> Buckets* {
       if (key == 0) return nullptr;
       if (create) return &m[key];
@@ -115,17 +219,31 @@ struct MemoryStore::Swarm {
     };
     switch (g) {
       case kAll: return &all;
-      case kLan: return pick(lan, s.d.loc.lan);
-      case kIsp: return pick(isp, s.d.loc.isp);
-      case kRegion: return pick(region, s.d.loc.region);
+      case kLan: return pick(lan, loc.lan);
+      case kIsp: return pick(isp, loc.isp);
+      case kRegion: return pick(region, loc.region);
       default: return nullptr;
     }
+  }
+
+  void refresh_hot(uint32_t idx) {
+    const Slot& s = slots[idx];
+    HotPeer& h = hot[idx];
+    h.lan = s.d.loc.lan;
+    h.isp = s.d.loc.isp;
+    h.region = s.d.loc.region;
+    h.peer_id = s.d.peer_id;
+    h.ip = s.d.ip;
+    h.port = s.d.port;
+    h.has_lan = s.d.has_lan;
+    h.reach = s.d.reach;
+    h.seeder = s.seeder;
   }
 
   void link(uint32_t idx) {
     Slot& s = slots[idx];
     for (int g = 0; g < kGroupCount; ++g) {
-      Buckets* b = group(static_cast<Group>(g), s, true);
+      Buckets* b = group(static_cast<Group>(g), s.d.loc, true);
       if (!b) continue;
       auto& vec = b->v[s.seeder][static_cast<size_t>(s.d.reach)];
       s.pos[g] = static_cast<uint32_t>(vec.size());
@@ -138,7 +256,7 @@ struct MemoryStore::Swarm {
   void unlink(uint32_t idx) {
     Slot& s = slots[idx];
     for (int g = 0; g < kGroupCount; ++g) {
-      Buckets* b = group(static_cast<Group>(g), s, false);
+      Buckets* b = group(static_cast<Group>(g), s.d.loc, false);
       if (!b) continue;
       auto& vec = b->v[s.seeder][static_cast<size_t>(s.d.reach)];
       uint32_t p = s.pos[g];
@@ -158,7 +276,7 @@ struct MemoryStore::Swarm {
   void remove(uint32_t idx) {
     unlink(idx);
     Slot& s = slots[idx];
-    by_device.erase(s.d.device);
+    by_device.erase(s.device_hash, idx);
     s.live = false;
     s.gen++;
     s.d = PeerData{};
@@ -182,13 +300,7 @@ namespace {
 
 bool family_ok(const Ip& ip, const SelectionPolicy& p) { return ip.v6 ? p.want_v6 : p.want_v4; }
 
-constexpr size_t kPrefetchAhead = 4;  // probes; a few cache misses in flight at once (a power of 2)
-constexpr size_t kCacheLine = 64;
-
-void prefetch_slot(const Slot& s) {
-  const char* p = reinterpret_cast<const char*>(&s);
-  for (size_t off = 0; off < sizeof(Slot); off += kCacheLine) __builtin_prefetch(p + off);
-}
+constexpr uint64_t kProbeBatch = 64;  // probes whose peers are fetched together, all misses in flight at once
 
 struct Selector {
   MemoryStore::Swarm& sw;
@@ -199,10 +311,10 @@ struct Selector {
   AnnounceResult& out;
   std::array<bool, kReachCount> allowed{};
 
-  Tier tier_of(const Slot& s) const {
-    if (me.loc.lan != 0 && s.d.loc.lan == me.loc.lan) return Tier::lan;
-    if (me.loc.isp != 0 && s.d.loc.isp == me.loc.isp) return Tier::isp;
-    if (me.loc.region != 0 && s.d.loc.region == me.loc.region) return Tier::region;
+  Tier tier_of(const HotPeer& h) const {
+    if (me.loc.lan != 0 && h.lan == me.loc.lan) return Tier::lan;
+    if (me.loc.isp != 0 && h.isp == me.loc.isp) return Tier::isp;
+    if (me.loc.region != 0 && h.region == me.loc.region) return Tier::region;
     return Tier::other;
   }
 
@@ -240,37 +352,38 @@ struct Selector {
         while (i >= sizes[which]) i -= sizes[which++];
         return (*vs[which])[i];
       };
-      // Probes land on random slots of a swarm that may not fit in cache: the slots of the
-      // next few probes are fetched while this one is examined.
-      std::array<uint32_t, kPrefetchAhead> ring;
-      uint64_t ahead = start;
-      for (uint64_t i = 0; i < kPrefetchAhead && i < max_probes; ++i, ahead = advance(ahead)) {
-        ring[i] = slot_at(ahead);
-        prefetch_slot(sw.slots[ring[i]]);
-      }
-      for (uint64_t probe = 0; probe < max_probes && got < want; ++probe) {
-        uint32_t slot = ring[probe % kPrefetchAhead];
-        if (probe + kPrefetchAhead < max_probes) {
-          ring[probe % kPrefetchAhead] = slot_at(ahead);
-          prefetch_slot(sw.slots[ring[probe % kPrefetchAhead]]);
-          ahead = advance(ahead);
+      // Probes land on random peers of a swarm that may not fit in cache. They are taken in
+      // batches of as many as are still wanted: the whole batch is prefetched first, so its
+      // cache misses overlap instead of coming one after the other; skipped probes (rare) only
+      // make another, smaller batch.
+      std::array<uint32_t, kProbeBatch> batch;
+      uint64_t pos = start;
+      for (uint64_t probes = 0; probes < max_probes && got < want;) {
+        uint64_t k = std::min({kProbeBatch, max_probes - probes, uint64_t{want - got}});
+        for (uint64_t i = 0; i < k; ++i, pos = advance(pos)) {
+          batch[i] = slot_at(pos);
+          __builtin_prefetch(&sw.hot[batch[i]]);
         }
-        Slot& s = sw.slots[slot];
-        if (slot == self || s.mark == sw.epoch || !pred(s)) continue;
-        bool lan_addr = me.loc.lan != 0 && s.d.loc.lan == me.loc.lan && s.d.has_lan;
-        const Ip& ip = lan_addr ? s.d.lan_ip : s.d.ip;
-        if (!family_ok(ip, pol)) continue;
-        s.mark = sw.epoch;
-        SelectedPeer sp;
-        sp.peer_id = s.d.peer_id;
-        sp.ip = ip;
-        sp.port = lan_addr ? s.d.lan_port : s.d.port;
-        sp.tier = tier_of(s);
-        sp.pairing = lan_addr ? Pairing::direct : pairing(me.reach, s.d.reach);
-        sp.seeder = s.seeder;
-        out.peers.push_back(sp);
-        sw.tiers[static_cast<size_t>(sp.tier)]++;
-        ++got;
+        probes += k;
+        for (uint64_t i = 0; i < k; ++i) {
+          uint32_t slot = batch[i];
+          HotPeer& h = sw.hot[slot];
+          if (slot == self || h.mark == sw.epoch || !pred(h)) continue;
+          bool lan_addr = me.loc.lan != 0 && h.lan == me.loc.lan && h.has_lan;
+          const Slot* cold = lan_addr ? &sw.slots[slot] : nullptr;
+          const Ip& ip = lan_addr ? cold->d.lan_ip : h.ip;
+          if (!family_ok(ip, pol)) continue;
+          h.mark = sw.epoch;
+          SelectedPeer& sp = out.peers.emplace_back();
+          sp.peer_id = h.peer_id;
+          sp.ip = ip;
+          sp.port = lan_addr ? cold->d.lan_port : h.port;
+          sp.tier = tier_of(h);
+          sp.pairing = lan_addr ? Pairing::direct : pairing(me.reach, h.reach);
+          sp.seeder = h.seeder;
+          sw.tiers[static_cast<size_t>(sp.tier)]++;
+          ++got;
+        }
       }
     }
     return got;
@@ -281,21 +394,19 @@ struct Selector {
       allowed[r] = !pol.reachability || reachable(me.reach, static_cast<Reach>(r));
     uint32_t want = pol.numwant;
     auto left = [&] { return want - static_cast<uint32_t>(out.peers.size()); };
-    auto any = [](const Slot&) { return true; };
+    auto any = [](const HotPeer&) { return true; };
     if (pol.locality) {
-      Slot probe;
-      probe.d.loc = me.loc;
       uint32_t reserve = std::min(pol.outside_isp, want);
       if (me.loc.lan) {
         // Same-LAN peers are reached over their LAN address: no NAT in between, every class pairs.
         auto saved = allowed;
         allowed.fill(true);
-        take(sw.group(kLan, probe, false), left(), any);
+        take(sw.group(kLan, me.loc, false), left(), any);
         allowed = saved;
       }
-      if (me.loc.isp && left() > reserve) take(sw.group(kIsp, probe, false), left() - reserve, any);
-      auto outside = [&](const Slot& s) { return me.loc.isp == 0 || s.d.loc.isp != me.loc.isp; };
-      if (me.loc.region && left() > reserve) take(sw.group(kRegion, probe, false), left() - reserve, outside);
+      if (me.loc.isp && left() > reserve) take(sw.group(kIsp, me.loc, false), left() - reserve, any);
+      auto outside = [&](const HotPeer& h) { return me.loc.isp == 0 || h.isp != me.loc.isp; };
+      if (me.loc.region && left() > reserve) take(sw.group(kRegion, me.loc, false), left() - reserve, outside);
       take(&sw.all, std::min(left(), reserve), outside);
     }
     take(&sw.all, left(), any);
@@ -327,6 +438,7 @@ Status MemoryStore::announce_sync(const AnnounceOp& op, AnnounceResult& out) {
     if (swarm_count_.load() >= opts_.max_swarms) return Status::limit;
     auto sw = std::make_unique<Swarm>();
     sw->rng.s = opts_.seed ? opts_.seed ^ InfoHashHasher{}(op.info_hash) : crypto::random_u64();
+    sw->by_device.seed(crypto::random_u64());
     it = sh.swarms.emplace(op.info_hash, std::move(sw)).first;
     swarm_count_++;
   }
@@ -336,9 +448,8 @@ Status MemoryStore::announce_sync(const AnnounceOp& op, AnnounceResult& out) {
 
   const PeerData& p = op.peer;
   bool seeder = p.left == 0;
-  auto found = sw.by_device.find(p.device);
-  uint32_t idx = UINT32_MAX;
-  if (found != sw.by_device.end()) idx = found->second;
+  uint64_t device_hash = sw.by_device.hash(p.device);
+  uint32_t idx = sw.by_device.find(device_hash, [&](uint32_t i) { return sw.slots[i].d.device == p.device; });
 
   // Byte counters and completion are accounted on every event, stopped included: a phone's
   // last upload before it leaves counts, and clients that never send `completed` (a leecher
@@ -381,13 +492,16 @@ Status MemoryStore::announce_sync(const AnnounceOp& op, AnnounceResult& out) {
     } else {
       idx = static_cast<uint32_t>(sw.slots.size());
       sw.slots.emplace_back();
+      sw.hot.emplace_back();
     }
     Slot& s = sw.slots[idx];
     s.d = p;
     s.seeder = seeder;
     s.live = true;
+    sw.refresh_hot(idx);
     sw.link(idx);
-    sw.by_device.emplace(p.device, idx);
+    s.device_hash = device_hash;
+    sw.by_device.insert(device_hash, idx);
   } else {
     Slot& s = sw.slots[idx];
     account(&s);
@@ -396,6 +510,7 @@ Status MemoryStore::announce_sync(const AnnounceOp& op, AnnounceResult& out) {
     if (regroup) sw.unlink(idx);
     s.d = p;
     s.seeder = seeder;
+    sw.refresh_hot(idx);
     if (regroup) sw.link(idx);
   }
   Slot& s = sw.slots[idx];

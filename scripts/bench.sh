@@ -110,7 +110,10 @@ def start_otaswarm(threads, key_file, admin_file):
                           "--udp-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
                           "--token-key-file", key_file, "--admin-token-file", admin_file,
                           "--data-dir", os.path.join(tmp.name, "data-%dt" % threads),
-                          "--threads", str(threads), "--log-level", "warn"], stdout=subprocess.PIPE, stderr=err)
+                          "--threads", str(threads), "--log-level", "warn",
+                          # a capacity ladder: saturated rungs measure throughput, not shedding
+                          # (scripts/overload.sh measures overload behaviour)
+                          "--shed-queue-delay-ms", "0"], stdout=subprocess.PIPE, stderr=err)
     started.append(p)
     deadline = time.time() + 20
     line = b""

@@ -4,7 +4,8 @@
 #   scripts/profile-udp.sh callgrind [BUILD_DIR]   # instructions / announce (repeatable)
 #   scripts/profile-udp.sh native [BUILD_DIR]      # server CPU µs / announce (noisy on a shared machine)
 # Tunables (environment): PROFILE_RATE, PROFILE_DURATION, PROFILE_PHONES, PROFILE_OPEN=1 (--open,
-# no token), PROFILE_KEEP=DIR (keep the callgrind output there), PROFILE_TRACKER=BINARY.
+# no token), PROFILE_KEEP=DIR (keep the callgrind output there), PROFILE_TRACKER=BINARY,
+# PROFILE_CALLGRIND_ARGS (extra valgrind options, e.g. --dump-instr=yes for per-instruction costs).
 set -euo pipefail
 
 MODE="${1:-callgrind}"
@@ -49,7 +50,7 @@ LOAD_EXTRA=(--token-key-file "$TMP/token.key")
 if [ "${PROFILE_OPEN:-0}" = 1 ]; then OPEN=(--open); LOAD_EXTRA=(); fi
 WRAP=()
 if [ "$MODE" = callgrind ]; then
-  WRAP=(valgrind --tool=callgrind --collect-atstart=yes --callgrind-out-file="$TMP/cg.out")
+  WRAP=(valgrind --tool=callgrind --collect-atstart=yes --callgrind-out-file="$TMP/cg.out" ${PROFILE_CALLGRIND_ARGS:-})
 fi
 "${WRAP[@]}" "$TRACKER" --threads 1 --http-listen 127.0.0.1:0 --udp-listen 127.0.0.1:0 \
   --admin-listen 127.0.0.1:0 --token-key-file "$TMP/token.key" --admin-token-file "$TMP/admin.token" \

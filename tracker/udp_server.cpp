@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -24,6 +25,10 @@ using udp_t = asio::ip::udp;
 namespace {
 // Queue delay is sampled at most once per this many datagrams (one ioctl each).
 constexpr unsigned kShedSampleEvery = 8;
+// UDP payload that crosses any IPv6-era path unfragmented: 1280-byte MTU - 20 (IPv4) - 8 (UDP).
+constexpr size_t kUdpPayloadFitsAnyPath = 1280 - 28;
+constexpr size_t kAnnounceReplyHeader = 20;  // BEP 15: action, transaction id, interval, leechers, seeders
+constexpr size_t kCompactPeerV4 = 6;
 
 // BEP 15 action field (bytes 8..11) says announce: only those are shed.
 bool is_announce(const char* d, size_t n) {
@@ -239,6 +244,15 @@ void UdpServer::start() {
     int one = 1;
     ::setsockopt(w->socket.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (ep.address().is_v6()) w->socket.set_option(asio::ip::v6_only(true));
+    // Linux picks an IPv4 ID per datagram from a hashed, shared counter unless the datagram
+    // carries DF and may not be fragmented locally. Our replies carry DF already (the default
+    // sets it up to the route MTU); when even the largest one fits any path, saying so
+    // (IP_PMTUDISC_PROBE) lets the kernel skip the ID (RFC 6864) and its per-datagram cost.
+    const uint32_t numwant_max = handler_.context().policy.numwant_max;
+    if (!ep.address().is_v6() && kAnnounceReplyHeader + kCompactPeerV4 * numwant_max <= kUdpPayloadFitsAnyPath) {
+      int probe = IP_PMTUDISC_PROBE;
+      ::setsockopt(w->socket.native_handle(), IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof probe);
+    }
     w->socket.set_option(asio::socket_base::receive_buffer_size(4 << 20));
     w->socket.bind(ep);
     w->socket.non_blocking(true);

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <thread>
 
+#include <random>
 #include <set>
 #include <string>
 
@@ -132,6 +133,28 @@ TEST_F(MemoryStoreTest, StoppedRemovesThePeer) {
   AnnounceResult out;
   EXPECT_EQ(store_.announce_sync(op, out), Status::ok);
   EXPECT_EQ(store_.peer_count(hash_of(77)), 0u);
+}
+
+// Many joins and leaves in a random order: the device index grows and deletes from the middle
+// of probe runs, and must still find every live device exactly once (a miss would count it twice).
+TEST_F(MemoryStoreTest, DeviceIndexSurvivesChurn) {
+  std::mt19937 rng(7);
+  std::set<uint32_t> live;
+  for (int round = 0; round < 20000; ++round) {
+    uint32_t n = rng() % 3000;
+    if (live.count(n) && rng() % 2) {
+      announce(peer(n), Event::stopped, 0);
+      live.erase(n);
+    } else {
+      announce(peer(n), live.count(n) ? Event::none : Event::started, 0);
+      live.insert(n);
+    }
+  }
+  EXPECT_EQ(store_.peer_count(h_), live.size());
+  for (uint32_t n : live) announce(peer(n), Event::stopped, 0);
+  EXPECT_EQ(store_.peer_count(h_), 0u);
+  announce(peer(1));
+  EXPECT_EQ(store_.peer_count(h_), 1u);
 }
 
 TEST_F(MemoryStoreTest, CompletedCountedOncePerDownload) {
