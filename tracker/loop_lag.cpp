@@ -10,26 +10,38 @@ LoopLagProbe::LoopLagProbe(IoPool& pool, ShedConfig cfg, const Clock& clock) : c
 }
 
 void LoopLagProbe::arm(Probe& p) {
+  if (stopped_.load(std::memory_order_relaxed)) return;
+  p.armed = true;
   p.timer.expires_after(kPeriod);
-  p.timer.async_wait([&p](const boost::system::error_code& ec) {
+  p.timer.async_wait([this, &p](const boost::system::error_code& ec) {
+    p.armed = false;
     if (ec) return;
-    auto late = std::chrono::steady_clock::now() - p.timer.expiry();
-    p.gate.sample(std::chrono::duration<double, std::milli>(late).count());
-    arm(p);
+    auto now = std::chrono::steady_clock::now();
+    p.gate.sample(std::chrono::duration<double, std::milli>(now - p.timer.expiry()).count());
+    if (now - p.last_use < kIdleMs) arm(p);
   });
 }
 
 void LoopLagProbe::start() {
-  for (auto& p : probes_) boost::asio::post(p->ctx, [q = p.get()] { arm(*q); });
+  auto now = std::chrono::steady_clock::now();
+  for (auto& p : probes_) {
+    p->last_use = now;
+    boost::asio::post(p->ctx, [this, q = p.get()] { arm(*q); });
+  }
 }
 
 void LoopLagProbe::stop() {
+  stopped_ = true;
   for (auto& p : probes_) boost::asio::post(p->ctx, [q = p.get()] { q->timer.cancel(); });
 }
 
 QueueDelayGate* LoopLagProbe::gate_here() {
-  for (auto& p : probes_)
-    if (p->ctx.get_executor().running_in_this_thread()) return &p->gate;
+  for (auto& p : probes_) {
+    if (!p->ctx.get_executor().running_in_this_thread()) continue;
+    p->last_use = std::chrono::steady_clock::now();
+    if (!p->armed) arm(*p);
+    return &p->gate;
+  }
   return nullptr;
 }
 

@@ -85,9 +85,13 @@ config::Schema tracker_schema() {
       .add("periodic-budget", Kind::number,
            "periodic re-announces/s this replica answers before shedding them with a retry hint (0 = off)", {"0"})
       .add("shed-queue-delay-ms", Kind::number,
-           "queue delay above which announces get a cheap busy reply with a retry hint: UDP kernel receipt to "
-           "handling, HTTP the I/O thread's event-loop lag (0 = off)",
+           "UDP queue delay (kernel receipt to handling) above which announces get a cheap busy reply with a retry "
+           "hint (0 = off)",
            {"50"})
+      .add("shed-http-queue-delay-ms", Kind::number,
+           "HTTP I/O-thread event-loop lag above which HTTP announces get a bencoded busy failure with BEP 31 retry "
+           "in (0 = off: an HTTP busy reply costs nearly as much as an answer, see docs/benchmarks.md)",
+           {"0"})
       .add("shed-busy-per-answer", Kind::number,
            "busy replies a shedding I/O thread may send per announce it answers; shed announces beyond that are "
            "dropped (0 = drop them all)",
@@ -347,6 +351,7 @@ int run_tracker(const config::Values& v) {
   std::vector<std::string> http_bound, https_bound, udp_bound;
   // HTTP has no cheap drop (the connection is open and waiting): every shed announce gets the busy reply.
   ShedConfig http_shed = shed;
+  http_shed.queue_delay_ms = v.number("shed-http-queue-delay-ms", 0, 60'000);
   http_shed.busy_per_answer = kHttpBusyUnbounded;
   LoopLagProbe loop_lag(pool, http_shed, clock);
   HttpShedding http_shedding;
