@@ -121,7 +121,7 @@ struct ShedConfig {
   double busy_per_answer = 1;
   // SO_RCVBUF (bytes) of a UDP socket during a shedding episode; 0 = unchanged. Must hold what
   // arrives while the thread is descheduled (CFS quota periods), or the thread idles.
-  int receive_buffer = 256 << 10;
+  int receive_buffer = 128 << 10;
 };
 
 class QueueDelayGate {

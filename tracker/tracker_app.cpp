@@ -98,7 +98,7 @@ config::Schema tracker_schema() {
            {"1"})
       .add("shed-receive-buffer", Kind::integer,
            "UDP SO_RCVBUF bytes while shedding, so the kernel drops the excess for free (0 = keep the normal size)",
-           {"262144"})
+           {"131072"})
       .add("shed-retry", Kind::integer, "seconds a shed announce is told to wait (grows with the interval factor)",
            {"60"})
       .add("adaptive-target-rate", Kind::number, "announces/s per replica above which the interval grows",
