@@ -9,7 +9,8 @@
 # default 5000), OVERLOAD_FACTORS ("1 2 3 5"), OVERLOAD_DURATION (s per run, ≤ 20, default 10),
 # OVERLOAD_CPU (share of one core each tracker may use, via a cgroup-v1 CFS quota with a 10 ms
 # period, default 0.25; "" = unconfined), OVERLOAD_SHED_MS (target of the shedding tracker, 50),
-# OVERLOAD_IMG (chart path; "" = none).
+# OVERLOAD_SHED_ARGS (more flags for the shedding tracker, e.g. "--shed-busy-per-answer 0"),
+# OVERLOAD_PROTO ("udp" or "http": which announces the generator sends), OVERLOAD_IMG (chart path; "" = none).
 #
 # Why a CPU quota: the generator needs about as much CPU per announce as the tracker, so on a
 # 2-core machine it cannot offer 5× what an unconfined tracker sustains. Confining each tracker
@@ -48,6 +49,8 @@ DURATION = min(float(os.environ.get("OVERLOAD_DURATION", "10")), 20.0)
 RAMP = 1.0
 CPU = os.environ.get("OVERLOAD_CPU", "0.25")
 SHED_MS = os.environ.get("OVERLOAD_SHED_MS", "50")
+SHED_ARGS = os.environ.get("OVERLOAD_SHED_ARGS", "").split()
+PROTO = os.environ.get("OVERLOAD_PROTO", "udp")
 IMG = os.environ.get("OVERLOAD_IMG", os.path.join(ROOT, "docs/img/overload-shedding.png"))
 CGROUP_ROOT = "/sys/fs/cgroup/cpu"
 CFS_PERIOD_US = 10000
@@ -81,7 +84,8 @@ def start_tracker(name, shed_ms, key_file, admin_file):
                           "--udp-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
                           "--token-key-file", key_file, "--admin-token-file", admin_file,
                           "--data-dir", os.path.join(tmp.name, "data-" + name), "--threads", "1",
-                          "--shed-queue-delay-ms", shed_ms, "--log-level", "warn"],
+                          "--shed-queue-delay-ms", shed_ms, "--log-level", "warn"]
+                         + (SHED_ARGS if shed_ms != "0" else []),
                          stdout=subprocess.PIPE, stderr=err)
     started.append(p)
     line, deadline = b"", time.time() + 20
@@ -113,7 +117,8 @@ def metric(admin, name):
 
 
 def run(server, rate, key_file, torrent_file):
-    cmd = [os.path.join(BIN, "otaswarm-loadtest"), "load", "--tracker", "udp://%s/announce" % server["udp"],
+    url = "http://%s/announce" % server["http"] if PROTO == "http" else "udp://%s/announce" % server["udp"]
+    cmd = [os.path.join(BIN, "otaswarm-loadtest"), "load", "--tracker", url,
            "--rate", str(rate), "--duration", str(DURATION), "--ramp", str(RAMP),
            "--phones", str(max(10000, int(rate * DURATION / 6))), "--threads", "1",
            "--source-ips", "127.20.0.0/16", "--sockets", "256", "--concurrency", "65536", "--timeout-ms", "2000",
@@ -161,10 +166,10 @@ def chart(rows, path):
                      % (data, i, i + 1, n))
     plots.append("'%s' index 0 using 1:3 with linespoints dt 3 lc 1 title 'shed: busy replies/s'" % data)
     script = ("set terminal pngcairo size 960,540 noenhanced\nset output '%s'\n"
-              "set title 'UDP announces under overload, otaswarm-tracker --threads 1 (%s core): with and without "
+              "set title '%s announces under overload, otaswarm-tracker --threads 1 (%s core): with and without "
               "shedding'\nset logscale y2 10\nset xlabel 'offered announces/s'\nset ylabel 'announces/s'\n"
               "set y2label 'p99 latency of answers (ms)'\nset ytics nomirror\nset y2tics\nset key top left\n"
-              "set grid\nset yrange [0:*]\nplot %s\n" % (path, CPU or "1", ", ".join(plots)))
+              "set grid\nset yrange [0:*]\nplot %s\n" % (path, PROTO.upper(), CPU or "1", ", ".join(plots)))
     subprocess.run(["gnuplot"], input=script.encode(), check=True)
 
 
@@ -200,7 +205,8 @@ def main():
         with urllib.request.urlopen(req, timeout=10) as r:
             assert r.status == 201, r.status
         udp = ready["udp"][0] if isinstance(ready["udp"], list) else ready["udp"]
-        servers.append({"name": name, "proc": proc, "udp": udp, "admin": ready["admin"]})
+        http = ready["http"][0] if isinstance(ready["http"], list) else ready["http"]
+        servers.append({"name": name, "proc": proc, "udp": udp, "http": http, "admin": ready["admin"]})
     rows = []
     for factor in FACTORS:
         for s in servers:

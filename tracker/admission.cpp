@@ -143,35 +143,33 @@ void AdmissionController::sweep() {
 void QueueDelayGate::sample(double delay_ms) {
   if (!enabled()) return;
   int64_t now = clock_.mono_ms();
-  int64_t dt = now - last_sample_ms_;
-  last_sample_ms_ = now;
-  if (dt >= kStaleMs) {  // a gap in traffic: earlier samples say nothing about the queue now
-    share_ = 0;
+  if (now - last_sample_ms_ >= kStaleMs) {  // a gap in traffic: earlier samples say nothing about the queue now
     above_since_ms_ = -1;
-    dt = 0;
+    episode_until_ms_ = -1;
   }
-  if (delay_ms > cfg_.queue_delay_ms) {
-    if (above_since_ms_ < 0) above_since_ms_ = now;
-    if (now - above_since_ms_ >= kShedConfirmMs) share_ = std::min(1.0, share_ + kRisePerMs * std::max<int64_t>(dt, 1));
+  last_sample_ms_ = now;
+  last_delay_ms_ = delay_ms;
+  if (delay_ms <= cfg_.queue_delay_ms) {
+    above_since_ms_ = -1;
     return;
   }
-  above_since_ms_ = -1;
-  if (delay_ms < cfg_.queue_delay_ms * kResumeFraction) share_ = std::max(0.0, share_ - kFallPerMs * dt);
+  if (above_since_ms_ < 0) above_since_ms_ = now;
+  bool in_episode = now < episode_until_ms_;
+  if (in_episode || now - above_since_ms_ >= kShedConfirmMs) episode_until_ms_ = now + kHoldMs;
 }
 
+bool QueueDelayGate::in_episode() const {
+  int64_t now = clock_.mono_ms();
+  return enabled() && now < episode_until_ms_ && now - last_sample_ms_ < kStaleMs;
+}
+
+bool QueueDelayGate::shedding() const { return last_delay_ms_ > cfg_.queue_delay_ms && in_episode(); }
+
 QueueDelayGate::Verdict QueueDelayGate::next() {
-  auto handle = [this] {
-    reply_credit_ = std::min(kBusyReplyBurst, reply_credit_ + kBusyRepliesPerAnswer);
+  if (!shedding()) {
+    reply_credit_ = std::min(reply_burst_, reply_credit_ + cfg_.busy_per_answer);
     return Verdict::handle;
-  };
-  if (share_ <= 0) return handle();
-  if (clock_.mono_ms() - last_sample_ms_ >= kStaleMs) {
-    share_ = 0;
-    return handle();
   }
-  credit_ += share_;
-  if (credit_ < 1) return handle();
-  credit_ -= 1;
   if (reply_credit_ < 1) return Verdict::drop;
   reply_credit_ -= 1;
   return Verdict::busy_reply;

@@ -1,5 +1,9 @@
 #include "tracker/http_frontend.h"
 
+#include <cmath>
+
+#include "tracker/tracker_metrics.h"
+
 namespace otaswarm {
 
 using http::bhttp::status;
@@ -11,10 +15,24 @@ http::Response bencoded(const http::Request& req, std::string body) {
   res.set(http::bhttp::field::cache_control, "no-cache");
   return res;
 }
+
+// A shed announce over HTTP: counted like a UDP busy reply, answered without token or store work.
+std::string busy_reply(const AnnounceHandler& handler, const HttpShedding& shedding, store::Event ev) {
+  const TrackerContext& ctx = handler.context();
+  double factor = ctx.admission ? ctx.admission->interval_factor() : 1.0;
+  auto retry = static_cast<uint32_t>(std::ceil(shedding.retry_s * factor));
+  if (TrackerMetrics* m = ctx.metrics) {
+    m->shed_ctr[TrackerMetrics::kShedHttpQueueDelay]->inc();
+    m->reject_counter(static_cast<uint8_t>(Reject::overloaded)).inc();
+    m->announce_ctr[static_cast<int>(Protocol::http)][static_cast<int>(ev)][2]->inc();  // result rate_limited
+  }
+  // BEP 31's "retry in" is in minutes: round up so a device never comes back early.
+  return encode_failure("tracker busy: retry in " + std::to_string(retry) + " s", (retry + 59) / 60);
+}
 }  // namespace
 
-http::Handler make_tracker_http_handler(const AnnounceHandler& handler) {
-  return [&handler](http::Request&& req, const http::ConnInfo& info, http::Done done) {
+http::Handler make_tracker_http_handler(const AnnounceHandler& handler, HttpShedding shedding) {
+  return [&handler, shedding](http::Request&& req, const http::ConnInfo& info, http::Done done) {
     if (req.method() != http::bhttp::verb::get)
       return done(http::text_response(req, status::method_not_allowed, "use GET\n"));
     std::string_view target = req.target();
@@ -36,6 +54,9 @@ http::Handler make_tracker_http_handler(const AnnounceHandler& handler) {
         handler.context().metrics->announce_ctr[0][0][1]->inc();
         return done(bencoded(req, encode_failure("bad announce: " + *err)));
       }
+      if (QueueDelayGate* gate = shedding.gate ? shedding.gate() : nullptr;
+          gate && gate->next() != QueueDelayGate::Verdict::handle)
+        return done(bencoded(req, busy_reply(handler, shedding, ar.event)));
       auto shared = std::make_shared<http::Request>(std::move(req));
       auto arp = std::make_shared<AnnounceRequest>(std::move(ar));
       return handler.announce(*arp, [shared, arp, done](AnnounceResponse&& res) {

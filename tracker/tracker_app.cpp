@@ -20,6 +20,7 @@
 #include "tracker/announce.h"
 #include "tracker/connection_id.h"
 #include "tracker/http_frontend.h"
+#include "tracker/loop_lag.h"
 #include "tracker/locality.h"
 #include "tracker/redis_release_persistence.h"
 #include "tracker/release_registry.h"
@@ -87,6 +88,17 @@ config::Schema tracker_schema() {
            "UDP queue delay (kernel receipt to handling) above which announces get a cheap busy reply with a retry "
            "hint (0 = off)",
            {"50"})
+      .add("shed-http-queue-delay-ms", Kind::number,
+           "HTTP I/O-thread event-loop lag above which HTTP announces get a bencoded busy failure with BEP 31 retry "
+           "in (0 = off: an HTTP busy reply costs nearly as much as an answer, see docs/benchmarks.md)",
+           {"0"})
+      .add("shed-busy-per-answer", Kind::number,
+           "busy replies a shedding I/O thread may send per announce it answers; shed announces beyond that are "
+           "dropped (0 = drop them all)",
+           {"1"})
+      .add("shed-receive-buffer", Kind::integer,
+           "UDP SO_RCVBUF bytes while shedding, so the kernel drops the excess for free (0 = keep the normal size)",
+           {"131072"})
       .add("shed-retry", Kind::integer, "seconds a shed announce is told to wait (grows with the interval factor)",
            {"60"})
       .add("adaptive-target-rate", Kind::number, "announces/s per replica above which the interval grows",
@@ -302,6 +314,8 @@ int run_tracker(const config::Values& v) {
   ShedConfig shed;
   shed.queue_delay_ms = v.number("shed-queue-delay-ms", 0, 60'000);
   shed.retry_s = static_cast<uint32_t>(v.integer("shed-retry", 1, 86'400));
+  shed.busy_per_answer = v.number("shed-busy-per-answer", 0, 1e6);
+  shed.receive_buffer = static_cast<int>(v.integer("shed-receive-buffer", 0, 1 << 30));
   AnnounceHandler handler(ctx);
   ConnectionIds ids(cid_key, cid_prev, clock);
 
@@ -335,7 +349,15 @@ int run_tracker(const config::Values& v) {
   std::vector<std::shared_ptr<http::Server>> http_servers;
   std::vector<std::unique_ptr<UdpServer>> udp_servers;
   std::vector<std::string> http_bound, https_bound, udp_bound;
-  auto tracker_handler = make_tracker_http_handler(handler);
+  // HTTP has no cheap drop (the connection is open and waiting): every shed announce gets the busy reply.
+  ShedConfig http_shed = shed;
+  http_shed.queue_delay_ms = v.number("shed-http-queue-delay-ms", 0, 60'000);
+  http_shed.busy_per_answer = kHttpBusyUnbounded;
+  LoopLagProbe loop_lag(pool, http_shed, clock);
+  HttpShedding http_shedding;
+  if (loop_lag.enabled()) http_shedding.gate = [&loop_lag] { return loop_lag.gate_here(); };
+  http_shedding.retry_s = shed.retry_s;
+  auto tracker_handler = make_tracker_http_handler(handler, http_shedding);
   auto bind_error = [](const std::string& key, const net::HostPort& hp, const std::exception& e) {
     return ConfigError(key, "cannot listen on " + net::format(hp.address, hp.port) + ": " + e.what());
   };
@@ -414,6 +436,7 @@ int run_tracker(const config::Values& v) {
     });
   };
   schedule();
+  loop_lag.start();
   pool.start();
 
   boost::json::object ready;
@@ -440,6 +463,7 @@ int run_tracker(const config::Values& v) {
   for (auto& s : udp_servers) s->stop();
   admin_srv->stop();
   boost::asio::post(pool.at(0), [&maint] { maint.cancel(); });
+  loop_lag.stop();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
   while (tm.http_open.value() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -50,7 +50,7 @@ TrackerMetrics::TrackerMetrics(metrics::Registry& r)
   for (size_t i = 0; i < dropped.size(); ++i) dropped[i] = &udp_dropped.with({drop_reasons[i]});
   const char* decisions[] = {"admitted", "device_limited", "address_limited", "swarm_limited", "shed"};
   for (size_t i = 0; i < admission_ctr.size(); ++i) admission_ctr[i] = &admission.with({decisions[i]});
-  const char* shed_reasons[] = {"queue_delay", "queue_delay_dropped", "periodic_budget"};
+  const char* shed_reasons[] = {"queue_delay", "queue_delay_dropped", "periodic_budget", "http_queue_delay"};
   for (size_t i = 0; i < shed_ctr.size(); ++i) shed_ctr[i] = &shed.with({shed_reasons[i]});
   for (size_t i = 0; i < reject.size(); ++i) reject[i] = &rejects.with({reasons[i]});
 }

@@ -38,7 +38,7 @@ struct TrackerMetrics {
   metrics::Family<metrics::Counter>& admission;
   std::array<metrics::Counter*, 5> admission_ctr{};  // by Admission value
   metrics::Family<metrics::Counter>& shed;
-  enum ShedReason { kShedQueueDelay, kShedQueueDelayDropped, kShedPeriodicBudget, kShedReasons };
+  enum ShedReason { kShedQueueDelay, kShedQueueDelayDropped, kShedPeriodicBudget, kShedHttpQueueDelay, kShedReasons };
   std::array<metrics::Counter*, kShedReasons> shed_ctr{};
   std::array<std::array<metrics::Counter*, 2>, 2> scrape_ctr{};
   std::array<metrics::Counter*, 10> reject{};  // by Reject value

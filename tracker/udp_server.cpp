@@ -80,6 +80,7 @@ struct UdpServer::Worker : std::enable_shared_from_this<UdpServer::Worker> {
   bool waiting_writable = false;
   QueueDelayGate gate;  // this thread's: the queue it measures is this socket's
   unsigned since_sample = 0;
+  int receive_buffer = kUdpReceiveBuffer;
 
   void wait_readable() {
     socket.async_wait(udp_t::socket::wait_read, [self = shared_from_this()](auto ec) {
@@ -104,9 +105,11 @@ struct UdpServer::Worker : std::enable_shared_from_this<UdpServer::Worker> {
         break;
       }
       // The stamp SIOCGSTAMP reads back is the batch's last datagram's: one ioctl per batch at most.
-      if (gate.enabled() && (since_sample += static_cast<unsigned>(n)) >= kShedSampleEvery) {
+      // While shedding, every batch is sampled: its verdict rests on its own delay.
+      if (gate.enabled() && ((since_sample += static_cast<unsigned>(n)) >= kShedSampleEvery || gate.shedding())) {
         since_sample = 0;
         gate.sample(last_datagram_delay_ms(socket.native_handle()));
+        resize_receive_buffer();
       }
       for (int i = 0; i < n; ++i) {
         handle(in_buf[i].data(), in_msg[i].msg_len, in_addr[i], in_msg[i].msg_hdr.msg_namelen);
@@ -120,6 +123,16 @@ struct UdpServer::Worker : std::enable_shared_from_this<UdpServer::Worker> {
     else asio::post(ctx, [self = shared_from_this()] {
       if (self->socket.is_open()) self->on_readable();
     });
+  }
+
+  // During a shedding episode a small receive buffer lets the kernel drop the excess for free
+  // (a datagram read only to be shed still costs its receive); outside one, the full buffer
+  // absorbs bursts.
+  void resize_receive_buffer() {
+    int want = server.shed_.receive_buffer > 0 && gate.in_episode() ? server.shed_.receive_buffer : kUdpReceiveBuffer;
+    if (want == receive_buffer) return;
+    receive_buffer = want;
+    ::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
   }
 
   void handle(const char* data, size_t n, const sockaddr_storage& addr, socklen_t addr_len) {
@@ -253,7 +266,7 @@ void UdpServer::start() {
       int probe = IP_PMTUDISC_PROBE;
       ::setsockopt(w->socket.native_handle(), IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof probe);
     }
-    w->socket.set_option(asio::socket_base::receive_buffer_size(4 << 20));
+    w->socket.set_option(asio::socket_base::receive_buffer_size(kUdpReceiveBuffer));
     w->socket.bind(ep);
     w->socket.non_blocking(true);
     if (shed_.queue_delay_ms > 0) {

@@ -18,6 +18,7 @@ inline constexpr size_t kUdpMaxDatagram = 2048;
 inline constexpr size_t kUdpBatch = 32;              // datagrams per recvmmsg and per sendmmsg
 inline constexpr size_t kUdpBatchesPerWake = 8;      // then other handlers of the thread get a turn
 inline constexpr size_t kUdpMaxQueuedReplies = 4096;  // replies waiting for a full send buffer to drain
+inline constexpr int kUdpReceiveBuffer = 4 << 20;     // SO_RCVBUF asked for outside shedding episodes
 
 class UdpServer {
  public:

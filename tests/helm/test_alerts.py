@@ -12,8 +12,8 @@ import metricnames
 HERE = os.path.dirname(os.path.abspath(__file__))
 ALERTS = os.path.join(metricnames.ROOT, "helm", "otaswarm", "files", "alerts.yaml")
 TESTS = os.path.join(HERE, "alerts_test.yaml")
-REQUIRED = {"OtaswarmTrackerErrorRate", "OtaswarmAnnounceLatencyHigh", "OtaswarmStoreDegraded",
-            "OtaswarmOffloadDropping", "OtaswarmRelayBudgetExhausted", "OtaswarmTargetDown"}
+REQUIRED = {"OtaswarmTrackerErrorRate", "OtaswarmAnnounceLatencyHigh", "OtaswarmTrackerShedding",
+            "OtaswarmStoreDegraded", "OtaswarmOffloadDropping", "OtaswarmRelayBudgetExhausted", "OtaswarmTargetDown"}
 
 
 def promtool():
