@@ -25,11 +25,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)otaswarm::stun::decode_unknown_attributes(a.value);
   }
   (void)otaswarm::stun::check_message_integrity(m, "key");
-  // Re-building the attributes gives a message the reader accepts again.
+  // Re-building the attributes gives a message the reader accepts again, unless the added
+  // FINGERPRINT takes it past the reader's attribute limit (a full message plus one).
   otaswarm::stun::Builder b(m.method(), m.cls(), m.transaction_id);
+  size_t count = 0;
   for (const auto& a : m.attributes)
-    if (a.type != otaswarm::stun::attr::fingerprint && a.type != otaswarm::stun::attr::message_integrity)
+    if (a.type != otaswarm::stun::attr::fingerprint && a.type != otaswarm::stun::attr::message_integrity) {
       b.add(a.type, a.value);
+      ++count;
+    }
+  if (count + 1 > otaswarm::stun::kMaxAttributes) return 0;
   b.add_fingerprint();
   if (!otaswarm::stun::parse(b.bytes()).ok()) std::abort();
   return 0;
