@@ -31,10 +31,8 @@ import hashlib
 import json
 import os
 import platform
-import re
 import resource
 import secrets
-import select
 import signal
 import subprocess
 import sys
@@ -63,6 +61,10 @@ SATURATED = 0.95         # below this share a server leaves the ladder (one nois
 BEGIN, END = "<!-- bench:tracker-announce:begin -->", "<!-- bench:tracker-announce:end -->"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
+sys.path.insert(0, os.path.join(ROOT, "tests/integration/lib"))
+from otaswarm_harness import read_ready_line  # noqa: E402
+from tracker_harness import bencode  # noqa: E402
+
 tmp = tempfile.TemporaryDirectory(prefix="otaswarm-bench-")
 os.chmod(tmp.name, 0o755)  # opentracker reads its chroot as nobody
 started = []
@@ -70,19 +72,6 @@ started = []
 
 def log(*a):
     print("bench:", *a, file=sys.stderr, flush=True)
-
-
-def bencode(v):
-    if isinstance(v, int):
-        return b"i%de" % v
-    if isinstance(v, str):
-        v = v.encode()
-    if isinstance(v, bytes):
-        return b"%d:%s" % (len(v), v)
-    if isinstance(v, list):
-        return b"l" + b"".join(bencode(x) for x in v) + b"e"
-    items = sorted((k.encode(), x) for k, x in v.items())
-    return b"d" + b"".join(bencode(k) + bencode(x) for k, x in items) + b"e"
 
 
 def cpu_seconds(pid):
@@ -104,7 +93,6 @@ def stop_all():
 
 
 def start_otaswarm(threads, key_file, admin_file):
-    out = open(os.path.join(tmp.name, "otaswarm-%dt.out" % threads), "wb+")
     err = open(os.path.join(tmp.name, "otaswarm-%dt.err" % threads), "wb")
     p = subprocess.Popen([os.path.join(BIN, "otaswarm-tracker"), "--http-listen", "127.0.0.1:0",
                           "--udp-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
@@ -115,17 +103,10 @@ def start_otaswarm(threads, key_file, admin_file):
                           # (scripts/overload.sh measures overload behaviour)
                           "--shed-queue-delay-ms", "0"], stdout=subprocess.PIPE, stderr=err)
     started.append(p)
-    deadline = time.time() + 20
-    line = b""
-    while time.time() < deadline and b"\n" not in line:
-        if select.select([p.stdout], [], [], 0.2)[0]:
-            chunk = os.read(p.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            line += chunk
-    if b"\n" not in line:
+    ready = read_ready_line(p, 20)
+    if ready is None:
         raise SystemExit("bench: otaswarm-tracker did not print its ready line")
-    return p, json.loads(line.split(b"\n")[0])
+    return p, ready
 
 
 def start_opentracker(info_hash):

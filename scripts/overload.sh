@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import secrets
-import select
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ import urllib.request
 BIN = os.environ["OVERLOAD_BINDIR"]
 ROOT = os.environ["OVERLOAD_ROOT"]
 sys.path.insert(0, os.path.join(ROOT, "tests/integration/lib"))
+from otaswarm_harness import read_ready_line  # noqa: E402
 from tracker_harness import bencode  # noqa: E402
 
 BASE = int(os.environ.get("OVERLOAD_BASE", "5000"))
@@ -88,17 +88,11 @@ def start_tracker(name, shed_ms, key_file, admin_file):
                          + (SHED_ARGS if shed_ms != "0" else []),
                          stdout=subprocess.PIPE, stderr=err)
     started.append(p)
-    line, deadline = b"", time.time() + 20
-    while time.time() < deadline and b"\n" not in line:
-        if select.select([p.stdout], [], [], 0.2)[0]:
-            chunk = os.read(p.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            line += chunk
-    if b"\n" not in line:
+    ready = read_ready_line(p, 20)
+    if ready is None:
         raise SystemExit("overload: otaswarm-tracker did not print its ready line")
     confine(p.pid, name)
-    return p, json.loads(line.split(b"\n")[0])
+    return p, ready
 
 
 def cpu_seconds(pid):

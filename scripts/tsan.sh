@@ -75,7 +75,6 @@ import hashlib
 import json
 import os
 import secrets
-import select
 import signal
 import subprocess
 import sys
@@ -84,6 +83,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.environ["TSAN_ROOT"], "tests/integration/lib"))
+from otaswarm_harness import read_ready_line  # noqa: E402
 from tracker_harness import bencode  # noqa: E402
 
 secs = int(os.environ["TSAN_LOAD_SECONDS"])
@@ -107,16 +107,9 @@ err = open(os.path.join(tmp, "tracker.err"), "wb")
 p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, env=env)
 failed = []
 try:
-    line, deadline = b"", time.time() + 60
-    while time.time() < deadline and b"\n" not in line:
-        if select.select([p.stdout], [], [], 0.2)[0]:
-            chunk = os.read(p.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            line += chunk
-    if b"\n" not in line:
+    ready = read_ready_line(p, 60)
+    if ready is None:
         raise SystemExit("tsan.sh: the TSAN tracker did not start:\n" + open(os.path.join(tmp, "tracker.err")).read())
-    ready = json.loads(line.split(b"\n")[0])
     req = urllib.request.Request("http://%s/api/v1/releases" % ready["admin"], data=torrent, method="POST",
                                  headers={"Content-Type": "application/x-bittorrent", "Authorization": "Bearer " + admin})
     with urllib.request.urlopen(req, timeout=30) as r:

@@ -18,6 +18,23 @@ def bin_path(name):
     return os.path.join(BIN, name)
 
 
+def read_ready_line(p, timeout):
+    """The parsed JSON ready line a server started with stdout=PIPE prints once it is bound, or
+    None if it exits or stays silent for `timeout` seconds."""
+    deadline, buf = time.time() + timeout, b""
+    while time.time() < deadline:
+        if select.select([p.stdout], [], [], 0.2)[0]:
+            chunk = os.read(p.stdout.fileno(), 65536)
+            if not chunk:
+                return None
+            buf += chunk
+            if b"\n" in buf:
+                return json.loads(buf.split(b"\n", 1)[0])
+        if p.poll() is not None:
+            return None
+    return None
+
+
 class Proc:
     """A started server. `ready` is the parsed ready line; stderr goes to a file."""
 
@@ -27,22 +44,7 @@ class Proc:
         self.stderr_file = open(self.stderr_path, "wb")
         self.args = args
         self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.stderr_file, env=env, cwd=cwd)
-        self.ready = None
-        deadline = time.time() + ready_timeout
-        buf = b""
-        while time.time() < deadline:
-            r, _, _ = select.select([self.p.stdout], [], [], 0.2)
-            if r:
-                chunk = os.read(self.p.stdout.fileno(), 65536)
-                if not chunk:
-                    break
-                buf += chunk
-                if b"\n" in buf:
-                    line = buf.split(b"\n", 1)[0]
-                    self.ready = json.loads(line)
-                    break
-            if self.p.poll() is not None:
-                break
+        self.ready = read_ready_line(self.p, ready_timeout)
         if self.ready is None:
             self.stop()
             raise RuntimeError("server did not become ready: %s\nstderr:\n%s" % (args, self.stderr()))
