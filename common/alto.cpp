@@ -1,6 +1,6 @@
 #include "common/alto.h"
+#include "common/json.h"
 
-#include <boost/json.hpp>
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -44,27 +44,28 @@ std::optional<NetworkMap> NetworkMap::parse(std::string_view text, std::string& 
     error = "network map larger than 64 MiB";
     return std::nullopt;
   }
-  boost::system::error_code ec;
-  boost::json::value root = boost::json::parse(text, ec);
-  if (ec) {
-    error = "not valid JSON: " + ec.message();
+  std::string why;
+  auto parsed = json_parse(text, why);
+  if (!parsed) {
+    error = "not valid JSON: " + why;
     return std::nullopt;
   }
+  const Json& root = *parsed;
   if (!root.is_object()) {
     error = "top level must be a JSON object";
     return std::nullopt;
   }
-  const auto* nm = root.as_object().if_contains("network-map");
-  if (!nm || !nm->is_object()) {
+  auto nm = root.find("network-map");
+  if (nm == root.end() || !nm->is_object()) {
     error = "missing \"network-map\" object";
     return std::nullopt;
   }
   NetworkMap m;
-  if (const auto* meta = root.as_object().if_contains("meta"); meta && meta->is_object())
-    if (const auto* vt = meta->as_object().if_contains("vtag"); vt && vt->is_object())
-      if (const auto* tag = vt->as_object().if_contains("tag"); tag && tag->is_string()) m.vtag_ = tag->as_string();
+  if (auto meta = root.find("meta"); meta != root.end() && meta->is_object())
+    if (auto vt = meta->find("vtag"); vt != meta->end() && vt->is_object())
+      if (auto tag = vt->find("tag"); tag != vt->end() && tag->is_string()) m.vtag_ = tag->get<std::string>();
   std::map<unsigned, Level> v4, v6;
-  for (const auto& [pid_key, entry] : nm->as_object()) {
+  for (const auto& [pid_key, entry] : nm->items()) {
     std::string pid(pid_key);
     if (!valid_pid(pid)) {
       error = "invalid PID name \"" + pid + "\"";
@@ -76,7 +77,7 @@ std::optional<NetworkMap> NetworkMap::parse(std::string_view text, std::string& 
     }
     uint32_t idx = static_cast<uint32_t>(m.pids_.size());
     m.pids_.push_back(pid);
-    for (const auto& [family, list] : entry.as_object()) {
+    for (const auto& [family, list] : entry.items()) {
       if (family != "ipv4" && family != "ipv6") {
         error = "PID \"" + pid + "\": unknown address type \"" + std::string(family) + "\"";
         return std::nullopt;
@@ -85,14 +86,14 @@ std::optional<NetworkMap> NetworkMap::parse(std::string_view text, std::string& 
         error = "PID \"" + pid + "\": \"" + std::string(family) + "\" must be an array";
         return std::nullopt;
       }
-      for (const auto& c : list.as_array()) {
+      for (const auto& c : list) {
         if (!c.is_string()) {
           error = "PID \"" + pid + "\": prefixes must be strings";
           return std::nullopt;
         }
-        auto cidr = net::parse_cidr(std::string(c.as_string()));
+        auto cidr = net::parse_cidr(c.get<std::string>());
         if (!cidr || cidr->network.is_v4() != (family == "ipv4")) {
-          error = "PID \"" + pid + "\": bad " + std::string(family) + " prefix \"" + std::string(c.as_string()) + "\"";
+          error = "PID \"" + pid + "\": bad " + std::string(family) + " prefix \"" + c.get<std::string>() + "\"";
           return std::nullopt;
         }
         auto& levels = cidr->network.is_v4() ? v4 : v6;
@@ -100,7 +101,7 @@ std::optional<NetworkMap> NetworkMap::parse(std::string_view text, std::string& 
         lvl.length = cidr->prefix;
         auto [it, inserted] = lvl.entries.emplace(masked(cidr->network, cidr->prefix), idx);
         if (!inserted && it->second != idx) {
-          error = "prefix " + std::string(c.as_string()) + " is in two PIDs";
+          error = "prefix " + c.get<std::string>() + " is in two PIDs";
           return std::nullopt;
         }
         m.prefixes_++;

@@ -7,6 +7,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
 #include <stdexcept>
+#include <optional>
 #include <type_traits>
 
 #include "common/log.h"

@@ -1,8 +1,6 @@
 #include "common/log.h"
+#include "common/json.h"
 
-#include <boost/json/serialize.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/value.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -50,12 +48,12 @@ bool parse_level(std::string_view t, Level& out) {
 
 void write(Level l, std::string_view msg, std::initializer_list<Field> fields) {
   if (static_cast<int>(l) < g_level.load(std::memory_order_relaxed)) return;
-  boost::json::object o;
+  Json o;
   o["ts"] = timestamp();
   o["level"] = name(l);
   o["msg"] = msg;
   for (const auto& [k, v] : fields) o[k] = v;
-  std::string line = boost::json::serialize(o);
+  std::string line = json_dump(o);
   line.push_back('\n');
   // A single write(2) keeps lines from concurrent threads whole.
   const char* p = line.data();

@@ -1,6 +1,5 @@
 #include "common/server_util.h"
 
-#include <boost/json/serialize.hpp>
 #include <cstdio>
 #include <span>
 
@@ -8,12 +7,11 @@
 
 namespace otaswarm {
 
-void print_ready_line(const boost::json::object& listeners) {
-  boost::json::object o;
-  o["ready"] = true;
-  for (const auto& [k, v] : listeners)
+void print_ready_line(const Json& listeners) {
+  Json o = {{"ready", true}};
+  for (const auto& [k, v] : listeners.items())
     if (k != "ready") o[k] = v;
-  std::string line = boost::json::serialize(o) + "\n";
+  std::string line = json_dump(o) + "\n";
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fflush(stdout);
 }

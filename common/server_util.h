@@ -1,17 +1,17 @@
 #pragma once
 // Pieces every otaswarm server shares: the ready line, signal handling, the admin router.
 #include <boost/asio/signal_set.hpp>
-#include <boost/json/object.hpp>
 #include <functional>
 #include <string>
 
 #include "common/http_server.h"
+#include "common/json.h"
 #include "common/metrics.h"
 
 namespace otaswarm {
 
 // Prints exactly one JSON line on stdout and flushes it.
-void print_ready_line(const boost::json::object& listeners);
+void print_ready_line(const Json& listeners);
 
 // Admin listener routing: /metrics, /healthz, /readyz are public on the admin listener
 // (/readyz: 503 while degraded; /readyz?degraded=ok: 200 with the reason, for the probe);

@@ -1,6 +1,5 @@
 #include <unistd.h>
 
-#include <boost/json/serialize.hpp>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -207,7 +206,7 @@ int load_command(const Args& args) {
       report["chart"] = v.str("chart");
     }
   }
-  if (v.boolean("json")) std::cout << boost::json::serialize(report) << std::endl;
+  if (v.boolean("json")) std::cout << json_dump(report) << std::endl;
   else std::cout << text_summary(report);
   return rc;
 }

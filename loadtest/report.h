@@ -1,8 +1,8 @@
 #pragma once
 // The run's report: one JSON object (--json), a short text summary, and the PNG chart.
-#include <boost/json/object.hpp>
 #include <string>
 
+#include "common/json.h"
 #include "loadtest/runner.h"
 
 namespace otaswarm::loadtest {
@@ -12,10 +12,10 @@ struct ReportContext {
   const LoadOptions* options = nullptr;
 };
 
-boost::json::object make_report(const ReportContext& ctx, const LoadResult& r);
-std::string text_summary(const boost::json::object& report);
+Json make_report(const ReportContext& ctx, const LoadResult& r);
+std::string text_summary(const Json& report);
 
 // Offered vs answered rate and p99 latency per second, via gnuplot. Returns "" or why it failed.
-std::string write_chart(const boost::json::object& report, const std::string& png_path);
+std::string write_chart(const Json& report, const std::string& png_path);
 
 }  // namespace otaswarm::loadtest

@@ -1,7 +1,6 @@
 #include "rendezvous/api.h"
 
-#include <boost/json.hpp>
-
+#include "common/json.h"
 #include "rendezvous/turn.h"
 
 namespace otaswarm::rendezvous {
@@ -11,9 +10,7 @@ constexpr std::string_view kBearer = "Bearer ";
 using http::bhttp::status;
 
 http::Response json_error(const http::Request& req, status s, std::string_view msg) {
-  boost::json::object o;
-  o["error"] = msg;
-  return http::json_response(req, s, boost::json::serialize(o));
+  return http::json_response(req, s, json_dump({{"error", msg}}));
 }
 }  // namespace
 
@@ -44,15 +41,13 @@ http::Response DeviceApi::handle(const http::Request& req) {
   if (!per_device_.allow(v.device_id)) return refuse(status::too_many_requests, "too many requests for this device");
   auto c = make_turn_credentials(cfg_.turn_secret, v.device_id, clock_.unix_seconds(), cfg_.turn_ttl_s);
   m_.turn_credentials.with({"issued"}).inc();
-  boost::json::object o;
+  Json o = Json::object();
   o["username"] = c.username;
   o["password"] = c.password;
   o["ttl"] = c.ttl;
   o["expiry"] = c.expiry;
-  boost::json::array uris;
-  for (auto& u : cfg_.turn_uris) uris.emplace_back(u);
-  o["uris"] = std::move(uris);
-  auto res = http::json_response(req, status::ok, boost::json::serialize(o));
+  o["uris"] = cfg_.turn_uris;
+  auto res = http::json_response(req, status::ok, json_dump(o));
   res.set(http::bhttp::field::cache_control, "no-store");
   return res;
 }

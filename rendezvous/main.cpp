@@ -2,7 +2,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/json.hpp>
 #include <csignal>
 #include <iostream>
 #include <thread>
@@ -233,14 +232,14 @@ int run(const std::vector<std::string>& args) {
   pool.start();
 
   const auto& local = stun_server.config().local;
-  boost::json::object ready;
+  Json ready = Json::object();
   ready["stun"] = local[0].text();
   // The RFC 5780 OTHER-ADDRESS; without --alt-ip, the alternate port on the primary IP.
   const auto& alt = local[rendezvous::kAltIpBit | rendezvous::kAltPortBit];
   ready["stun_alt"] = alt.empty() ? local[rendezvous::kAltPortBit].text() : alt.text();
-  boost::json::array socks;
+  Json socks = Json::array();
   for (const auto& e : local)
-    if (!e.empty()) socks.emplace_back(e.text());
+    if (!e.empty()) socks.push_back(e.text());
   ready["stun_sockets"] = std::move(socks);
   ready["stun_tcp"] = net::format(stun_server.tcp_endpoint());
   ready["api"] = net::format(api_server->local_endpoint());

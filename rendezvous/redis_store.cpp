@@ -4,15 +4,14 @@
 #include <poll.h>
 
 #include <algorithm>
-#include <boost/json.hpp>
 
 #include "common/crypto.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "rendezvous/stun_handler.h"
 
 namespace otaswarm::rendezvous {
 
-namespace json = boost::json;
 using namespace std::chrono_literals;
 
 namespace {
@@ -34,7 +33,7 @@ timeval to_timeval(std::chrono::milliseconds d) {
 }  // namespace
 
 std::string encode_registration(const Registration& r) {
-  json::object o;
+  Json o = Json::object();
   o["v"] = kEncodingVersion;
   o["d"] = r.device_id;
   o["h"] = crypto::hex(r.info_hash);
@@ -46,33 +45,33 @@ std::string encode_registration(const Registration& r) {
   o["rep"] = r.replica;
   o["s"] = r.socket_index;
   o["e"] = r.expires_unix_ms;
-  return json::serialize(o);
+  return json_dump(o);
 }
 
 std::optional<Registration> decode_registration(std::string_view s) {
-  boost::system::error_code ec;
-  auto v = json::parse(s, ec);
-  if (ec || !v.is_object()) return std::nullopt;
-  const auto& o = v.as_object();
+  std::string why;
+  auto v = json_parse(s, why);
+  if (!v || !v->is_object()) return std::nullopt;
+  const Json& o = *v;
   try {
-    if (o.at("v").to_number<int>() != kEncodingVersion) return std::nullopt;
+    if (o.at("v").get<int>() != kEncodingVersion) return std::nullopt;
     Registration r;
-    r.device_id = json::value_to<std::string>(o.at("d"));
-    auto ih = crypto::unhex(json::value_to<std::string>(o.at("h")));
-    auto refl = parse_endpoint(json::value_to<std::string>(o.at("r")));
-    auto lan = parse_endpoint(json::value_to<std::string>(o.at("l")));
+    r.device_id = o.at("d").get<std::string>();
+    auto ih = crypto::unhex(o.at("h").get<std::string>());
+    auto refl = parse_endpoint(o.at("r").get<std::string>());
+    auto lan = parse_endpoint(o.at("l").get<std::string>());
     if (!ih || !refl || !lan || refl->empty()) return std::nullopt;
     r.info_hash = *ih;
     r.reflexive = *refl;
     r.lan = *lan;
-    auto m = o.at("m").to_number<int>(), f = o.at("f").to_number<int>();
+    auto m = o.at("m").get<int>(), f = o.at("f").get<int>();
     if (m < 0 || m > static_cast<int>(nat::Mapping::address_and_port_dependent) || f < 0 ||
         f > static_cast<int>(nat::Filtering::address_and_port_dependent))
       return std::nullopt;
-    r.cls = nat::NatClass{static_cast<nat::Mapping>(m), static_cast<nat::Filtering>(f), o.at("p").as_bool()};
-    r.replica = json::value_to<std::string>(o.at("rep"));
-    r.socket_index = o.at("s").to_number<int>();
-    r.expires_unix_ms = o.at("e").to_number<int64_t>();
+    r.cls = nat::NatClass{static_cast<nat::Mapping>(m), static_cast<nat::Filtering>(f), o.at("p").get<bool>()};
+    r.replica = o.at("rep").get<std::string>();
+    r.socket_index = o.at("s").get<int>();
+    r.expires_unix_ms = o.at("e").get<int64_t>();
     if (r.socket_index < 0 || r.socket_index >= kSocketCount || r.device_id.empty()) return std::nullopt;
     return r;
   } catch (const std::exception&) {

@@ -6,7 +6,9 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential cmake pkg-config g++ clang libclang-rt-14-dev
-  libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev
+  # Boost 1.74: Debian 12's default, and the Boost libtorrent-rasterbar-dev is built against
+  # (docs/dependencies.md); JSON is nlohmann-json's.
+  libboost1.74-dev libboost-system1.74-dev nlohmann-json3-dev libtorrent-rasterbar-dev
   libhiredis-dev libssl-dev libtomlplusplus-dev libmaxminddb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # real components the tests start
@@ -35,9 +37,16 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 
-echo "install-deps: installing ${missing[*]}" >&2
+# Boost 1.81's -dev packages conflict with 1.74's: a machine that has them (an older otaswarm
+# checkout installed them) gets them removed in the same apt-get call.
+conflicting=()
+while read -r p; do
+  [ -n "$p" ] && conflicting+=("$p-")
+done < <(dpkg-query -W -f='${Package} ${Status}\n' 'libboost*1.81-dev' 2>/dev/null | awk '/install ok installed/ {print $1}')
+
+echo "install-deps: installing ${missing[*]}${conflicting:+ (removing ${conflicting[*]})}" >&2
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" "${conflicting[@]}"

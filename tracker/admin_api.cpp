@@ -1,15 +1,13 @@
 #include "tracker/admin_api.h"
 
-#include <boost/json.hpp>
-
 #include "common/crypto.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "tracker/admission.h"
 #include "tracker/status_page.h"
 
 namespace otaswarm {
 
-namespace json = boost::json;
 using http::bhttp::status;
 
 namespace {
@@ -22,15 +20,15 @@ std::optional<store::InfoHash> parse_hex_hash(std::string_view hex) {
   return h;
 }
 
-json::object counts_json(const store::SwarmCounts& c, uint64_t length) {
-  json::object o;
+Json counts_json(const store::SwarmCounts& c, uint64_t length) {
+  Json o = Json::object();
   o["seeders"] = c.seeders;
   o["leechers"] = c.leechers;
   o["completed"] = c.completed;
   o["uploaded"] = c.uploaded;
   o["downloaded"] = c.downloaded;
   o["offload"] = c.downloaded ? static_cast<double>(c.uploaded) / static_cast<double>(c.downloaded) : 0.0;
-  json::object tiers;
+  Json tiers = Json::object();
   uint64_t handed = 0;
   for (size_t t = 0; t < store::kTierCount; ++t) {
     tiers[store::to_string(static_cast<store::Tier>(t))] = c.tiers[t];
@@ -39,40 +37,36 @@ json::object counts_json(const store::SwarmCounts& c, uint64_t length) {
   o["tiers"] = tiers;
   o["same_isp_ratio"] =
       handed ? static_cast<double>(c.tiers[0] + c.tiers[1]) / static_cast<double>(handed) : 0.0;
-  json::object nat;
+  Json nat = Json::object();
   for (size_t b = 0; b < store::kNatBucketCount; ++b) nat[store::to_string(static_cast<store::NatBucket>(b))] = c.nat[b];
   o["nat"] = nat;
   (void)length;
   return o;
 }
 
-json::object release_object(const Release& r, const store::SwarmCounts& c) {
-  json::object o;
+Json release_object(const Release& r, const store::SwarmCounts& c) {
+  Json o = Json::object();
   o["info_hash"] = crypto::hex(r.info_hash);
   o["name"] = r.name;
   o["length"] = r.length;
   o["piece_length"] = r.piece_length;
   o["pieces"] = r.pieces;
-  json::array ws;
-  for (const auto& w : r.webseeds) ws.push_back(json::value(w));
-  o["webseeds"] = ws;
-  json::array tr;
-  for (const auto& t : r.trackers) tr.push_back(json::value(t));
-  o["trackers"] = tr;
-  for (auto& [k, v] : counts_json(c, r.length)) o[k] = v;
+  o["webseeds"] = r.webseeds;
+  o["trackers"] = r.trackers;
+  o.update(counts_json(c, r.length));
   return o;
 }
 
 http::Response error_json(const http::Request& req, status st, const std::string& msg) {
-  json::object o;
+  Json o = Json::object();
   o["error"] = msg;
-  return http::json_response(req, st, json::serialize(o));
+  return http::json_response(req, st, json_dump(o));
 }
 
 }  // namespace
 
 std::string AdminApi::release_json(const Release& r) const {
-  return json::serialize(release_object(r, ctx_.store->counts(r.info_hash)));
+  return json_dump(release_object(r, ctx_.store->counts(r.info_hash)));
 }
 
 void AdminApi::handle_api(http::Request&& req, const http::ConnInfo&, http::Done done) const {
@@ -81,11 +75,11 @@ void AdminApi::handle_api(http::Request&& req, const http::ConnInfo&, http::Done
   constexpr std::string_view kReleases = "/api/v1/releases";
   if (path == kReleases || path == std::string(kReleases) + "/") {
     if (req.method() == http::bhttp::verb::get) {
-      json::array arr;
+      Json arr = Json::array();
       for (const auto& r : ctx_.registry->list()) arr.push_back(release_object(r, ctx_.store->counts(r.info_hash)));
-      json::object o;
+      Json o = Json::object();
       o["releases"] = arr;
-      return done(http::json_response(req, status::ok, json::serialize(o)));
+      return done(http::json_response(req, status::ok, json_dump(o)));
     }
     if (req.method() == http::bhttp::verb::post) {
       auto parsed = parse_torrent(req.body());
@@ -116,26 +110,26 @@ void AdminApi::handle_api(http::Request&& req, const http::ConnInfo&, http::Done
       if (!ctx_.registry->remove(*h, err)) return done(error_json(req, status::internal_server_error, err));
       ctx_.store->remove_swarm(*h);
       log::info("release removed", {{"info_hash", crypto::hex(*h)}});
-      json::object o;
+      Json o = Json::object();
       o["deleted"] = crypto::hex(*h);
-      return done(http::json_response(req, status::ok, json::serialize(o)));
+      return done(http::json_response(req, status::ok, json_dump(o)));
     }
     return done(error_json(req, status::method_not_allowed, "use GET or DELETE"));
   }
   if (path == "/api/v1/tokens") {
     if (req.method() != http::bhttp::verb::post) return done(error_json(req, status::method_not_allowed, "use POST"));
-    boost::system::error_code ec;
-    json::value v = json::parse(req.body(), ec);
-    if (ec || !v.is_object()) return done(error_json(req, status::bad_request, "body must be a JSON object"));
-    const auto& o = v.as_object();
-    auto dev = o.if_contains("device_id");
-    if (!dev || !dev->is_string() || !token::valid_device_id(dev->as_string()))
+    std::string why;
+    auto v = json_parse(req.body(), why);
+    if (!v || !v->is_object()) return done(error_json(req, status::bad_request, "body must be a JSON object"));
+    const Json& o = *v;
+    auto dev = o.find("device_id");
+    if (dev == o.end() || !dev->is_string() || !token::valid_device_id(dev->get_ref<const std::string&>()))
       return done(error_json(req, status::bad_request, "device_id must be a non-empty string of printable characters"));
     int64_t ttl = 7 * 24 * 3600;
-    if (auto t = o.if_contains("ttl_seconds")) {
-      if (!t->is_int64() && !t->is_uint64())
+    if (auto t = o.find("ttl_seconds"); t != o.end()) {
+      if (!t->is_number_integer())
         return done(error_json(req, status::bad_request, "ttl_seconds must be an integer"));
-      ttl = t->is_int64() ? t->as_int64() : static_cast<int64_t>(t->as_uint64());
+      ttl = t->is_number_unsigned() ? static_cast<int64_t>(t->get<uint64_t>()) : t->get<int64_t>();
       if (ttl <= 0 || ttl > ctx_.max_token_ttl)
         return done(error_json(req, status::bad_request,
                                "ttl_seconds must be in 1.." + std::to_string(ctx_.max_token_ttl)));
@@ -143,29 +137,29 @@ void AdminApi::handle_api(http::Request&& req, const http::ConnInfo&, http::Done
     if (ctx_.token_keys.empty())
       return done(error_json(req, status::conflict, "no --token-key-file configured: cannot mint tokens"));
     int64_t expiry = ctx_.clock->unix_seconds() + ttl;
-    std::string dev_id(dev->as_string());
-    json::object out;
+    std::string dev_id = dev->get<std::string>();
+    Json out = Json::object();
     out["token"] = token::mint(ctx_.token_keys.current(), dev_id, expiry);
     out["device_id"] = dev_id;
     out["expires"] = expiry;
-    return done(http::json_response(req, status::created, json::serialize(out)));
+    return done(http::json_response(req, status::created, json_dump(out)));
   }
   done(error_json(req, status::not_found, "no such API endpoint"));
 }
 
 std::string AdminApi::status_json() const {
-  json::object o;
+  Json o = Json::object();
   o["version"] = "0.1.0";
   o["uptime_seconds"] =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - ctx_.started).count();
-  json::object st;
+  Json st = Json::object();
   std::string why;
   st["backend"] = ctx_.store->backend();
   st["up"] = ctx_.store->healthy(why);
   st["degraded"] = ctx_.store->degraded();
   o["store"] = st;
   o["interval"] = static_cast<uint32_t>(ctx_.interval * (ctx_.admission ? ctx_.admission->interval_factor() : 1.0));
-  json::array rels;
+  Json rels = Json::array();
   uint64_t seeders = 0, leechers = 0;
   auto list = ctx_.registry->list();
   for (const auto& r : list) {
@@ -176,7 +170,7 @@ std::string AdminApi::status_json() const {
     obj.erase("trackers");
     rels.push_back(obj);
   }
-  json::object totals;
+  Json totals = Json::object();
   totals["releases"] = list.size();
   totals["seeders"] = seeders;
   totals["leechers"] = leechers;
@@ -188,7 +182,7 @@ std::string AdminApi::status_json() const {
   totals["announces_per_second"] = ctx_.admission ? ctx_.admission->load_rate() : 0.0;
   o["totals"] = totals;
   o["releases"] = rels;
-  return json::serialize(o);
+  return json_dump(o);
 }
 
 bool AdminApi::handle_public(const http::Request& req, http::Response& res) const {

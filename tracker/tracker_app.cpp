@@ -2,7 +2,6 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/json.hpp>
 #include <csignal>
 #include <limits>
 #include <thread>
@@ -143,11 +142,9 @@ store::NatBucket bucket_of(const nat::NatClass& c) {
   return store::NatBucket::unknown;
 }
 
-boost::json::value listeners_json(const std::vector<std::string>& addrs) {
-  if (addrs.size() == 1) return boost::json::value(addrs[0]);
-  boost::json::array a;
-  for (const auto& s : addrs) a.push_back(boost::json::value(s));
-  return a;
+Json listeners_json(const std::vector<std::string>& addrs) {
+  if (addrs.size() == 1) return addrs[0];
+  return addrs;
 }
 
 }  // namespace
@@ -439,7 +436,7 @@ int run_tracker(const config::Values& v) {
   loop_lag.start();
   pool.start();
 
-  boost::json::object ready;
+  Json ready = Json::object();
   ready["ready"] = true;
   ready["http"] = listeners_json(http_bound);
   if (!https_bound.empty()) ready["https"] = listeners_json(https_bound);

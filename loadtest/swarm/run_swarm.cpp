@@ -1,10 +1,10 @@
-#include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
 
 #include "common/config.h"
+#include "common/json.h"
 #include "loadtest/swarm/swarm.h"
 #include "loadtest/swarm/tracker_directory.h"
 
@@ -86,7 +86,7 @@ void apply_calibration(Calibration& cal, const std::string& kv) {
 }  // namespace
 
 std::string to_json(const Result& r, const Calibration& cal) {
-  boost::json::object o;
+  Json o = Json::object();
   o["scenario"] = r.scenario;
   o["policy"] = r.policy;
   o["seed"] = r.seed;
@@ -112,7 +112,7 @@ std::string to_json(const Result& r, const Calibration& cal) {
   o["completion_p95_s"] = r.completion_p95_s;
   o["completion_max_s"] = r.completion_max_s;
   o["sim_end_s"] = r.sim_end_s;
-  boost::json::object conns;
+  Json conns = Json::object();
   for (size_t t = 0; t < kConnTypes; ++t) conns[to_string(static_cast<ConnType>(t))] = r.connections_by_type[t];
   o["connections"] = conns;
   o["seed_pairs_closed"] = r.seed_pairs_closed;
@@ -126,7 +126,7 @@ std::string to_json(const Result& r, const Calibration& cal) {
   if (r.announce_errors) o["first_announce_error"] = r.first_announce_error;
   o["peers_handed_out"] = r.peers_handed_out;
   o["lan_pairing"] = r.lan_pairing;
-  boost::json::object c;
+  Json c = Json::object();
   c["wifi_down_mbit"] = cal.wifi_down_bps / kMbit;
   c["wifi_up_mbit"] = cal.wifi_up_bps / kMbit;
   c["wifi_channel_mbit"] = cal.wifi_channel_bps / kMbit;
@@ -147,7 +147,7 @@ std::string to_json(const Result& r, const Calibration& cal) {
   c["unassisted_open_share"] = cal.unassisted_open_share;
   c["step_s"] = cal.step_s;
   o["calibration"] = c;
-  return boost::json::serialize(o);
+  return json_dump(o);
 }
 
 std::string to_table(const Result& r, double wall_seconds) {

@@ -14,7 +14,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/json.hpp>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +21,7 @@
 #include <stdexcept>
 
 #include "common/crypto.h"
+#include "common/json.h"
 #include "common/net.h"
 #include "loadtest/bep15_client.h"
 
@@ -52,12 +52,12 @@ std::string random_secret() {
   return crypto::hex(std::string_view(raw));
 }
 
-net::HostPort host_port(const boost::json::object& ready, const char* key) {
-  const auto* v = ready.if_contains(key);
+net::HostPort host_port(const Json& ready, const char* key) {
+  auto v = ready.find(key);
   std::string text;
-  if (v && v->is_string()) text = std::string(v->as_string());
-  else if (v && v->is_array() && !v->as_array().empty() && v->as_array()[0].is_string())
-    text = std::string(v->as_array()[0].as_string());
+  if (v != ready.end() && v->is_string()) text = v->get<std::string>();
+  else if (v != ready.end() && v->is_array() && !v->empty() && (*v)[0].is_string())
+    text = (*v)[0].get<std::string>();
   auto hp = net::parse_host_port(text);
   if (!hp) throw std::runtime_error(std::string("tracker ready line has no usable \"") + key + "\" address");
   return *hp;
@@ -152,16 +152,16 @@ TrackerProcess::TrackerProcess(const TrackerOptions& opts) {
     line.append(buf, static_cast<size_t>(n));
   }
   ::close(out[0]);
-  boost::system::error_code ec;
-  auto doc = boost::json::parse(line.substr(0, line.find('\n')), ec);
-  if (ec || !doc.is_object() || !doc.as_object().if_contains("ready")) {
+  std::string why;
+  auto doc = json_parse(line.substr(0, line.find('\n')), why);
+  if (!doc || !doc->is_object() || !doc->contains("ready")) {
     std::ifstream f(log);
     std::string err((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     stop();
     throw std::runtime_error("tracker did not become ready: " + err.substr(0, 500));
   }
-  auto udp = host_port(doc.as_object(), "udp");
-  auto admin = host_port(doc.as_object(), "admin");
+  auto udp = host_port(*doc, "udp");
+  auto admin = host_port(*doc, "admin");
   udp_host_ = net::unmap(udp.address).to_string();
   udp_port_ = udp.port;
   admin_host_ = net::unmap(admin.address).to_string();

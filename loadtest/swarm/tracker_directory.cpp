@@ -1,12 +1,12 @@
 #include "loadtest/swarm/tracker_directory.h"
 
-#include <boost/json.hpp>
 #include <cstring>
 #include <ctime>
 #include <thread>
 
 #include "common/bencode.h"
 #include "common/crypto.h"
+#include "common/json.h"
 #include "common/nat.h"
 #include "common/token.h"
 
@@ -55,16 +55,13 @@ std::vector<std::string> tracker_flags(const Policy& pol, const Calibration& cal
 }
 
 std::string alto_map(const Scenario& s) {
-  boost::json::object map;
-  for (size_t i = 0; i < s.isps.size(); ++i) {
-    boost::json::object pid;
-    pid["ipv4"] = boost::json::array{boost::json::value("127." + std::to_string(i + 1) + ".0.0/16")};
-    map[s.isps[i].name + "." + s.isps[i].region] = pid;
-  }
-  boost::json::object doc;
-  doc["meta"] = boost::json::object{{"vtag", boost::json::object{{"resource-id", "sim-map"}, {"tag", "1"}}}};
+  Json map = Json::object();
+  for (size_t i = 0; i < s.isps.size(); ++i)
+    map[s.isps[i].name + "." + s.isps[i].region] = {{"ipv4", Json::array({"127." + std::to_string(i + 1) + ".0.0/16"})}};
+  Json doc = Json::object();
+  doc["meta"] = {{"vtag", {{"resource-id", "sim-map"}, {"tag", "1"}}}};
   doc["network-map"] = map;
-  return boost::json::serialize(doc);
+  return json_dump(doc);
 }
 
 std::string make_torrent(const Scenario& s, const std::string& announce_url, std::array<uint8_t, 20>& info_hash) {

@@ -2,13 +2,13 @@
 // filtering, hairpinning, public address) against the rendezvous's two IPs × two ports.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
-#include <boost/json.hpp>
 #include <poll.h>
 
 #include <chrono>
 #include <iostream>
 
 #include "common/config.h"
+#include "common/json.h"
 #include "common/nat.h"
 #include "common/net.h"
 #include "common/stun.h"
@@ -188,7 +188,7 @@ int nat_probe(const Args& args) {
     bind = udp::endpoint(hp->address, hp->port);
   }
 
-  boost::json::object out;
+  Json out = Json::object();
   nat::NatClass cls;
   out["mapping"] = nat::to_string(cls.mapping);  // keys in the contract's order; values set below
   out["filtering"] = nat::to_string(cls.filtering);
@@ -247,7 +247,7 @@ int nat_probe(const Args& args) {
   out["mapping"] = nat::to_string(cls.mapping);
   out["filtering"] = nat::to_string(cls.filtering);
   if (!error.empty()) out["error"] = error;
-  std::cout << boost::json::serialize(out) << "\n";
+  std::cout << json_dump(out) << "\n";
   return cls.mapping == nat::Mapping::unknown || cls.filtering == nat::Filtering::unknown ? 1 : 0;
 }
 

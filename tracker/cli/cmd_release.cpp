@@ -1,3 +1,4 @@
+#include <utility>  // std::exchange, which Boost 1.74's awaitable.hpp uses without including
 // `otaswarm release add|list|show|rm`: a client of the tracker's admin API.
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
