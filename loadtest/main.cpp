@@ -2,7 +2,8 @@
 #include <iostream>
 
 #include "common/config.h"
-#include "loadtest/commands.h"
+#include "loadtest/load/load_command.h"
+#include "loadtest/swarm/swarm.h"
 
 namespace {
 constexpr const char* kUsage = R"(usage: otaswarm-loadtest COMMAND ...
@@ -20,10 +21,10 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return args.empty() ? 2 : 0;
   }
-  otaswarm::loadtest::Args rest(args.begin() + 1, args.end());
+  std::vector<std::string> rest(args.begin() + 1, args.end());
   return otaswarm::config::guarded_main([&]() -> int {
     if (args[0] == "load") return otaswarm::loadtest::load_command(rest);
-    if (args[0] == "swarm") return otaswarm::loadtest::swarm_command(rest);
+    if (args[0] == "swarm") return otaswarm::sim::run_swarm(rest);
     std::cerr << "otaswarm-loadtest: unknown command '" << args[0] << "'\n" << kUsage;
     return 2;
   });

@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "common/clock.h"
-#include "common/http_server.h"
-#include "common/token.h"
+#include "common/http/server.h"
+#include "common/proto/token.h"
 #include "rendezvous/metrics.h"
 #include "rendezvous/rate_limiter.h"
 

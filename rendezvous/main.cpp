@@ -8,17 +8,17 @@
 
 #include "common/clock.h"
 #include "common/config.h"
-#include "common/http_server.h"
+#include "common/http/server.h"
 #include "common/io_pool.h"
 #include "common/log.h"
 #include "common/metrics.h"
-#include "common/server_util.h"
-#include "common/store_factory.h"
+#include "common/server.h"
+#include "common/redis/store_url.h"
 #include "rendezvous/api.h"
 #include "rendezvous/metrics.h"
-#include "rendezvous/redis_store.h"
+#include "rendezvous/store/redis_registration_store.h"
 #include "rendezvous/relay_budget.h"
-#include "rendezvous/store.h"
+#include "rendezvous/store/registration_store.h"
 #include "rendezvous/stun_server.h"
 
 namespace {
@@ -160,7 +160,7 @@ int run(const std::vector<std::string>& args) {
   std::unique_ptr<rendezvous::RegistrationStore> store_owner;
   rendezvous::RedisRegistrationStore* redis_store = nullptr;
   if (store_url->kind == StoreUrl::Kind::memory) {
-    store_owner = std::make_unique<rendezvous::MemoryStore>(max_regs);
+    store_owner = std::make_unique<rendezvous::MemoryRegistrationStore>(max_regs);
     registry.callback("otaswarm_rendezvous_store_degraded",
                       "1 while the shared registration store cannot be reached (registrations stay local)",
                       [] { return std::vector<metrics::Sample>{{{}, 0.0}}; });

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "common/crypto.h"
-#include "common/nat.h"
+#include "common/proto/nat.h"
 #include "rendezvous/turn.h"
 
 namespace otaswarm::rendezvous {

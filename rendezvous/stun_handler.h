@@ -13,12 +13,12 @@
 #include <vector>
 
 #include "common/clock.h"
-#include "common/stun.h"
-#include "common/token.h"
+#include "common/proto/stun.h"
+#include "common/proto/token.h"
 #include "rendezvous/metrics.h"
 #include "rendezvous/rate_limiter.h"
 #include "rendezvous/relay_budget.h"
-#include "rendezvous/store.h"
+#include "rendezvous/store/registration_store.h"
 
 namespace otaswarm::rendezvous {
 

@@ -3,9 +3,9 @@
 #include <chrono>
 #include <string>
 
-#include "common/http_server.h"
-#include "common/store.h"
-#include "common/token.h"
+#include "common/http/server.h"
+#include "tracker/store/swarm_store.h"
+#include "common/proto/token.h"
 #include "tracker/release_registry.h"
 #include "tracker/tracker_metrics.h"
 

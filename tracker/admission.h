@@ -13,7 +13,7 @@
 #include <unordered_map>
 
 #include "common/clock.h"
-#include "common/store.h"
+#include "tracker/store/swarm_store.h"
 
 namespace otaswarm {
 

@@ -6,7 +6,7 @@
 #include <chrono>
 #include <cstring>
 
-#include "common/bencode.h"
+#include "common/proto/bencode.h"
 #include "common/crypto.h"
 
 namespace otaswarm {

@@ -9,8 +9,8 @@
 
 #include "common/clock.h"
 #include "common/net.h"
-#include "common/store.h"
-#include "common/token.h"
+#include "tracker/store/swarm_store.h"
+#include "common/proto/token.h"
 #include "tracker/admission.h"
 #include "tracker/locality.h"
 #include "tracker/release_registry.h"

@@ -6,7 +6,7 @@
 
 #include "common/config.h"
 #include "common/crypto.h"
-#include "common/icode.h"
+#include "common/proto/icode.h"
 
 namespace otaswarm {
 

@@ -10,11 +10,11 @@
 #include <string>
 #include <string_view>
 
-#include "common/alto.h"
+#include "tracker/alto.h"
 #include "common/clock.h"
 #include "common/net.h"
-#include "common/store.h"
-#include "common/token.h"
+#include "tracker/store/swarm_store.h"
+#include "common/proto/token.h"
 
 namespace otaswarm {
 

@@ -11,7 +11,7 @@
 #include <mutex>
 #include <sstream>
 
-#include "common/bencode.h"
+#include "common/proto/bencode.h"
 #include "common/crypto.h"
 #include "common/log.h"
 

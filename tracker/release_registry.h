@@ -11,8 +11,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "common/memory_store.h"
-#include "common/store.h"
+#include "tracker/store/memory_store.h"
+#include "tracker/store/swarm_store.h"
 
 namespace otaswarm {
 

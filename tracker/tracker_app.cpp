@@ -6,25 +6,25 @@
 #include <limits>
 #include <thread>
 
-#include "common/http_server.h"
+#include "common/http/server.h"
 #include "common/io_pool.h"
 #include "common/crypto.h"
 #include "common/log.h"
-#include "common/memory_store.h"
-#include "common/nat.h"
+#include "tracker/store/memory_store.h"
+#include "common/proto/nat.h"
 #include "common/net.h"
-#include "common/server_util.h"
-#include "common/store_factory.h"
+#include "common/server.h"
+#include "tracker/store/store_factory.h"
 #include "tracker/admin_api.h"
 #include "tracker/announce.h"
 #include "tracker/connection_id.h"
-#include "tracker/http_frontend.h"
+#include "tracker/frontend/http_frontend.h"
 #include "tracker/loop_lag.h"
 #include "tracker/locality.h"
 #include "tracker/redis_release_persistence.h"
 #include "tracker/release_registry.h"
 #include "tracker/tracker_metrics.h"
-#include "tracker/udp_server.h"
+#include "tracker/frontend/udp_server.h"
 
 namespace otaswarm {
 

@@ -4,7 +4,7 @@
 #include <array>
 
 #include "common/metrics.h"
-#include "common/store.h"
+#include "tracker/store/swarm_store.h"
 
 namespace otaswarm {
 

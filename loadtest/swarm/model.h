@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "common/nat.h"
+#include "common/proto/nat.h"
 #include "rendezvous/relay_budget.h"
 
 namespace otaswarm::sim {

@@ -23,7 +23,7 @@
 #include "common/crypto.h"
 #include "common/json.h"
 #include "common/net.h"
-#include "loadtest/bep15_client.h"
+#include "common/proto/bep15_client.h"
 
 namespace otaswarm::sim {
 

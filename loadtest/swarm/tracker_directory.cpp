@@ -4,11 +4,11 @@
 #include <ctime>
 #include <thread>
 
-#include "common/bencode.h"
+#include "common/proto/bencode.h"
 #include "common/crypto.h"
 #include "common/json.h"
-#include "common/nat.h"
-#include "common/token.h"
+#include "common/proto/nat.h"
+#include "common/proto/token.h"
 
 namespace otaswarm::sim {
 

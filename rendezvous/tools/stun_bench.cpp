@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "common/net.h"
-#include "common/stun.h"
+#include "common/proto/stun.h"
 
 namespace {
 using namespace otaswarm;

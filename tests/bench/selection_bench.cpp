@@ -7,7 +7,7 @@
 #include <string>
 
 #include "common/clock.h"
-#include "common/memory_store.h"
+#include "tracker/store/memory_store.h"
 
 namespace {
 

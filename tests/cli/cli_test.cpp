@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
 
 #include "common/config.h"
-#include "tracker/cli/cli_args.h"
-#include "tracker/cli/commands.h"
-#include "tracker/cli/url.h"
+#include "cli/cli_args.h"
+#include "cli/commands.h"
+#include "common/http/url.h"
 
 namespace otaswarm::cli {
 namespace {

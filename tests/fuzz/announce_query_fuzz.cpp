@@ -5,9 +5,9 @@
 #include <string>
 #include <string_view>
 
-#include "common/bencode.h"
+#include "common/proto/bencode.h"
 #include "common/clock.h"
-#include "common/memory_store.h"
+#include "tracker/store/memory_store.h"
 #include "tracker/announce.h"
 
 namespace {

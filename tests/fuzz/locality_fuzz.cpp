@@ -6,9 +6,9 @@
 #include <string>
 #include <string_view>
 
-#include "common/alto.h"
+#include "tracker/alto.h"
 #include "common/clock.h"
-#include "common/icode.h"
+#include "common/proto/icode.h"
 #include "common/net.h"
 
 namespace {

@@ -18,7 +18,7 @@ struct World {
   ManualClock clock;
   metrics::Registry registry;
   Metrics m{registry};
-  MemoryStore store{1024};
+  MemoryRegistrationStore store{1024};
   RelayBudget relay{{1e6, 1e5, 4, 60'000}};
   HandlerConfig cfg;
   std::unique_ptr<StunHandler> handler;

@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "common/clock.h"
-#include "common/token.h"
+#include "common/proto/token.h"
 
 namespace {
 const std::string kKey = "fuzz-token-key-0123456789abcdef";

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "tracker/udp_protocol.h"
+#include "common/proto/bep15.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace otaswarm::udp;

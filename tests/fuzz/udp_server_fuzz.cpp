@@ -10,10 +10,10 @@
 
 #include "common/clock.h"
 #include "common/io_pool.h"
-#include "common/memory_store.h"
+#include "tracker/store/memory_store.h"
 #include "common/metrics.h"
-#include "tracker/udp_protocol.h"
-#include "tracker/udp_server.h"
+#include "common/proto/bep15.h"
+#include "tracker/frontend/udp_server.h"
 
 namespace {
 

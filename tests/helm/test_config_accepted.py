@@ -16,7 +16,7 @@ import unittest
 import helmlib as H
 from otaswarm_harness import Proc, bin_path, http, write_secret
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "redis"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration", "redis"))
 from redis_harness import RedisNode  # noqa: E402
 
 _redis = None
@@ -75,7 +75,7 @@ def localize(cfg, tmp, real_redis):
     if store.startswith("redis://") and real_redis:
         out["store"] = "redis://" + local_redis().address
     elif store != "memory":
-        out["store"] = "memory"      # no Redis (tracker: tests/redis cover it) or a cluster URL
+        out["store"] = "memory"      # no Redis (tracker: tests/integration/redis cover it) or a cluster URL
     return out
 
 

@@ -5,12 +5,12 @@
 #include <vector>
 
 #include "common/crypto.h"
-#include "common/nat.h"
-#include "common/stun.h"
-#include "common/token.h"
+#include "common/proto/nat.h"
+#include "common/proto/stun.h"
+#include "common/proto/token.h"
 #include "rendezvous/relay_budget.h"
 #include "rendezvous/rate_limiter.h"
-#include "rendezvous/store.h"
+#include "rendezvous/store/registration_store.h"
 #include "rendezvous/stun_handler.h"
 #include "rendezvous/turn.h"
 
@@ -105,8 +105,8 @@ TEST(TurnCredentials, CoturnRestScheme) {
   EXPECT_EQ(c.password, crypto::base64(crypto::as_view(crypto::hmac_sha1("s3cret", "1700000600:phone-1"))));
 }
 
-TEST(MemoryStore, PutGetExpireAndEndpointIndex) {
-  MemoryStore s(2);
+TEST(MemoryRegistrationStore, PutGetExpireAndEndpointIndex) {
+  MemoryRegistrationStore s(2);
   Registration r{"dev-a", std::string(20, 'h'), ep("198.51.100.1:4000"), {}, {}, "local", 0, 1000};
   EXPECT_TRUE(s.put(r, 0));
   EXPECT_TRUE(s.get("dev-a", 500));
@@ -121,8 +121,8 @@ TEST(MemoryStore, PutGetExpireAndEndpointIndex) {
   EXPECT_EQ(s.size(), 1u);
 }
 
-TEST(MemoryStore, PublishReachesOnlyTheNamedReplica) {
-  MemoryStore s(10);
+TEST(MemoryRegistrationStore, PublishReachesOnlyTheNamedReplica) {
+  MemoryRegistrationStore s(10);
   int a = 0, b = 0;
   s.subscribe("a", [&](const Notice&) { ++a; });
   s.subscribe("b", [&](const Notice&) { ++b; });
@@ -136,7 +136,7 @@ class Handler : public ::testing::Test {
   ManualClock clock{1'800'000'000};
   metrics::Registry registry;
   Metrics m{registry};
-  MemoryStore store{1000};
+  MemoryRegistrationStore store{1000};
   RelayBudget relay{{1000, 500, 10, 60'000}};  // two relay sessions per release
   HandlerConfig cfg;
   std::unique_ptr<StunHandler> h;
@@ -400,7 +400,7 @@ TEST(MultiReplica, ConnectOnOneReplicaReachesPeerRegisteredOnAnother) {
   ManualClock clock{1'800'000'000};
   metrics::Registry registry;
   Metrics m{registry};
-  MemoryStore store{100};
+  MemoryRegistrationStore store{100};
   RelayBudget relay{{1000, 500, 10, 60'000}};
   std::string key(32, 'k');
   auto make_cfg = [&](const char* replica, const char* ip) {
@@ -453,7 +453,7 @@ namespace {
 // answered when the test says, as Redis answers on its own thread.
 class QueuedSharedStore final : public RegistrationStore {
  public:
-  MemoryStore local{100}, remote{100};
+  MemoryRegistrationStore local{100}, remote{100};
   std::vector<std::function<void()>> queued;
   bool failing = false;
   std::vector<Notice> published;

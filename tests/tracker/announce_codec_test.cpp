@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "common/bencode.h"
+#include "common/proto/bencode.h"
 #include "tracker/announce.h"
 
 namespace otaswarm {

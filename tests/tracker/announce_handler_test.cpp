@@ -6,9 +6,9 @@
 #include <string>
 
 #include "common/clock.h"
-#include "common/memory_store.h"
+#include "tracker/store/memory_store.h"
 #include "common/metrics.h"
-#include "common/token.h"
+#include "common/proto/token.h"
 #include "tracker/announce.h"
 #include "tracker/locality.h"
 #include "tracker/release_registry.h"

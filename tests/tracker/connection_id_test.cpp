@@ -7,7 +7,7 @@
 
 #include "common/clock.h"
 #include "common/net.h"
-#include "tracker/udp_protocol.h"
+#include "common/proto/bep15.h"
 
 namespace otaswarm {
 namespace {

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <string>
 
-#include "common/bencode.h"
+#include "common/proto/bencode.h"
 #include "common/crypto.h"
 
 namespace otaswarm {
