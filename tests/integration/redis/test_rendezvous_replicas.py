@@ -139,6 +139,12 @@ class CrossReplicaMixin:
         self.addCleanup(b.sock.close)
         a.register(cls_a)
         b.register(cls_b)
+        # A registration is written to Redis after its answer (the contract is fleet-wide
+        # visibility within 1 s): a connect through the other replica in the same millisecond
+        # may miss it. Wait for both records and A's endpoint index before going on.
+        ep_key = "otaswarm:rdv:ep:%s:%s:%d" % (INFO_HASH.hex(), a.reflexive[0], a.reflexive[1])
+        keys = ["otaswarm:rdv:dev:" + a.device_id, "otaswarm:rdv:dev:" + b.device_id, ep_key]
+        self.assertTrue(wait_until(lambda: all(self.redis_get(k) for k in keys), timeout=5), keys)
         return a, b
 
     def test_connect_reaches_the_home_replica_and_punches(self):
