@@ -245,16 +245,20 @@ Reject AnnounceHandler::check_token(std::string_view tok, std::string& device, s
 void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) const {
   auto t0 = std::chrono::steady_clock::now();
   TrackerMetrics* m = ctx_.metrics;
-  int proto = static_cast<int>(req.protocol);
-  int ev = static_cast<int>(req.event);
+  Protocol proto = req.protocol;
+  store::Event ev = req.event;
   AdmissionController* adm = ctx_.admission;
   auto finish = [m, adm, proto, ev, t0, done = std::move(done)](AnnounceResponse&& res) {
     double latency = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (adm) adm->record(latency);
     if (m) {
-      int result = res.reject == Reject::rate_limited ? 2 : !res.failure.empty() ? 1 : res.too_soon ? 3 : 0;
-      m->announce_ctr[proto][ev][result]->inc();
-      if (res.reject != Reject::none) m->reject_counter(static_cast<uint8_t>(res.reject)).inc();
+      using R = TrackerMetrics::AnnounceResult;
+      R result = res.reject == Reject::rate_limited ? R::rate_limited
+                 : !res.failure.empty()             ? R::error
+                 : res.too_soon                     ? R::too_soon
+                                                    : R::ok;
+      m->announce_counter(proto, ev, result).inc();
+      if (res.reject != Reject::none) m->reject_counter(res.reject).inc();
       // Summed here first: one atomic add per tier and pairing, not two per handed-out peer.
       std::array<uint32_t, store::kTierCount> tiers{};
       std::array<uint32_t, store::kPairingCount> pairings{};
@@ -266,7 +270,7 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
         if (tiers[t]) m->tier[t]->inc(tiers[t]);
       for (size_t p = 0; p < pairings.size(); ++p)
         if (pairings[p]) m->pairing[p]->inc(pairings[p]);
-      m->latency[proto][0]->observe(latency);
+      m->latency(proto, TrackerMetrics::Action::announce).observe(latency);
     }
     done(std::move(res));
   };
@@ -290,7 +294,7 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
     return fail(Reject::unknown_info_hash, "unregistered info_hash: this tracker only tracks registered releases");
   if (ctx_.admission) {
     auto a = ctx_.admission->admit(admission_key(device), address_key(req.source), req.info_hash, req.event);
-    if (m) m->admission_ctr[static_cast<size_t>(a.decision)]->inc();
+    if (m) m->admission_counter(a.decision).inc();
     if (m && a.decision == Admission::shed) m->shed_ctr[TrackerMetrics::kShedPeriodicBudget]->inc();
     if (a.decision != Admission::admitted) {
       res.retry_in_s = a.retry_in_s;
@@ -385,12 +389,12 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
 void AnnounceHandler::scrape(const ScrapeRequest& req, ScrapeDone done) const {
   auto t0 = std::chrono::steady_clock::now();
   TrackerMetrics* m = ctx_.metrics;
-  int proto = static_cast<int>(req.protocol);
+  Protocol proto = req.protocol;
   auto finish = [m, proto, t0, done = std::move(done)](ScrapeResponse&& res) {
     if (m) {
-      m->scrape_ctr[proto][res.failure.empty() ? 0 : 1]->inc();
-      if (res.reject != Reject::none) m->reject_counter(static_cast<uint8_t>(res.reject)).inc();
-      m->latency[proto][1]->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      m->scrape_counter(proto, res.failure.empty()).inc();
+      if (res.reject != Reject::none) m->reject_counter(res.reject).inc();
+      m->latency(proto, TrackerMetrics::Action::scrape).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     done(std::move(res));
   };

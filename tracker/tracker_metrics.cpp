@@ -26,20 +26,20 @@ TrackerMetrics::TrackerMetrics(metrics::Registry& r)
       shed(r.counter("otaswarm_tracker_announces_shed_total",
                      "Announces answered with the cheap busy reply (retry hint) instead of being handled.",
                      {"reason"})) {
-  const char* protos[] = {"http", "udp"};
-  const char* actions[] = {"announce", "scrape", "connect"};
-  for (int p = 0; p < 2; ++p)
-    for (int a = 0; a < 3; ++a) latency[p][a] = &duration.with({protos[p], actions[a]});
+  const char* protos[kProtocols] = {"http", "udp"};  // Protocol order
+  const char* actions[kActions] = {"announce", "scrape", "connect"};
+  for (size_t p = 0; p < kProtocols; ++p)
+    for (size_t a = 0; a < kActions; ++a) latency_[p][a] = &duration.with({protos[p], actions[a]});
   for (size_t t = 0; t < store::kTierCount; ++t)
     tier[t] = &peers_returned.with({store::to_string(static_cast<store::Tier>(t))});
   for (size_t p = 0; p < store::kPairingCount; ++p)
     pairing[p] = &pairings.with({store::to_string(static_cast<store::Pairing>(p))});
-  const char* events[] = {"none", "completed", "started", "stopped", "paused"};
-  const char* results[] = {"ok", "error", "rate_limited", "too_soon"};
-  for (int p = 0; p < 2; ++p) {
-    for (int e = 0; e < 5; ++e)
-      for (int ok = 0; ok < 4; ++ok) announce_ctr[p][e][ok] = &announces.with({protos[p], events[e], results[ok]});
-    for (int ok = 0; ok < 2; ++ok) scrape_ctr[p][ok] = &scrapes.with({protos[p], results[ok]});
+  const char* events[kEvents] = {"none", "completed", "started", "stopped", "paused"};  // store::Event order
+  const char* results[kAnnounceResults] = {"ok", "error", "rate_limited", "too_soon"};  // AnnounceResult order
+  for (size_t p = 0; p < kProtocols; ++p) {
+    for (size_t e = 0; e < kEvents; ++e)
+      for (size_t r = 0; r < kAnnounceResults; ++r) announce_[p][e][r] = &announces.with({protos[p], events[e], results[r]});
+    for (size_t ok = 0; ok < 2; ++ok) scrape_[p][ok] = &scrapes.with({protos[p], results[ok]});
   }
   const char* reasons[] = {"other",           "malformed_token",   "bad_signature",
                            "expired_token",   "unknown_info_hash", "bad_request",

@@ -4,9 +4,13 @@
 #include <array>
 
 #include "common/metrics.h"
+#include "tracker/admission.h"
 #include "tracker/store/swarm_store.h"
 
 namespace otaswarm {
+
+enum class Protocol : uint8_t;  // tracker/announce.h
+enum class Reject : uint8_t;    // tracker/announce.h
 
 struct TrackerMetrics {
   explicit TrackerMetrics(metrics::Registry& r);
@@ -29,20 +33,34 @@ struct TrackerMetrics {
   metrics::Family<metrics::Counter>& pairings;
   metrics::Gauge& interval;
 
-  // [protocol][action] histograms: action 0 announce, 1 scrape, 2 connect.
-  std::array<std::array<metrics::Histogram*, 3>, 2> latency{};
+  // Label values of the hot-path series; the tables below are indexed by them.
+  enum class Action : uint8_t { announce, scrape, connect };
+  enum class AnnounceResult : uint8_t { ok, error, rate_limited, too_soon };
+  static constexpr size_t kProtocols = 2, kActions = 3, kEvents = 5, kAnnounceResults = 4;
+
+  metrics::Histogram& latency(Protocol p, Action a) { return *latency_[idx(p)][idx(a)]; }
+  metrics::Counter& announce_counter(Protocol p, store::Event e, AnnounceResult r) {
+    return *announce_[idx(p)][idx(e)][idx(r)];
+  }
+  metrics::Counter& scrape_counter(Protocol p, bool ok) { return *scrape_[idx(p)][ok ? 0 : 1]; }
+  metrics::Counter& admission_counter(Admission a) { return *admission_ctr[idx(a)]; }
+  metrics::Counter& reject_counter(Reject r) { return *reject[idx(r) < reject.size() ? idx(r) : 0]; }
+
   std::array<metrics::Counter*, store::kTierCount> tier{};
   std::array<metrics::Counter*, store::kPairingCount> pairing{};
-  // [protocol][event 0..4][result: ok, error, rate_limited, too_soon]
-  std::array<std::array<std::array<metrics::Counter*, 4>, 5>, 2> announce_ctr{};
   metrics::Family<metrics::Counter>& admission;
-  std::array<metrics::Counter*, 5> admission_ctr{};  // by Admission value
+  std::array<metrics::Counter*, 5> admission_ctr{};  // by Admission
   metrics::Family<metrics::Counter>& shed;
   enum ShedReason { kShedQueueDelay, kShedQueueDelayDropped, kShedPeriodicBudget, kShedHttpQueueDelay, kShedReasons };
   std::array<metrics::Counter*, kShedReasons> shed_ctr{};
-  std::array<std::array<metrics::Counter*, 2>, 2> scrape_ctr{};
-  std::array<metrics::Counter*, 10> reject{};  // by Reject value
-  metrics::Counter& reject_counter(uint8_t reason) { return *reject[reason < reject.size() ? reason : 0]; }
+  std::array<metrics::Counter*, 10> reject{};  // by Reject
+
+ private:
+  template <class E>
+  static constexpr size_t idx(E e) { return static_cast<size_t>(e); }
+  std::array<std::array<metrics::Histogram*, kActions>, kProtocols> latency_{};
+  std::array<std::array<std::array<metrics::Counter*, kAnnounceResults>, kEvents>, kProtocols> announce_{};
+  std::array<std::array<metrics::Counter*, 2>, kProtocols> scrape_{};  // [protocol][ok, error]
 };
 
 }  // namespace otaswarm

@@ -23,8 +23,8 @@ std::string busy_reply(const AnnounceHandler& handler, const HttpShedding& shedd
   auto retry = static_cast<uint32_t>(std::ceil(shedding.retry_s * factor));
   if (TrackerMetrics* m = ctx.metrics) {
     m->shed_ctr[TrackerMetrics::kShedHttpQueueDelay]->inc();
-    m->reject_counter(static_cast<uint8_t>(Reject::overloaded)).inc();
-    m->announce_ctr[static_cast<int>(Protocol::http)][static_cast<int>(ev)][2]->inc();  // result rate_limited
+    m->reject_counter(Reject::overloaded).inc();
+    m->announce_counter(Protocol::http, ev, TrackerMetrics::AnnounceResult::rate_limited).inc();
   }
   // BEP 31's "retry in" is in minutes: round up so a device never comes back early.
   return encode_failure("tracker busy: retry in " + std::to_string(retry) + " s", (retry + 59) / 60);
@@ -50,8 +50,8 @@ http::Handler make_tracker_http_handler(const AnnounceHandler& handler, HttpShed
       ar.source = info.remote.address();
       ar.forwarded_for = std::move(forwarded);
       if (auto err = parse_announce_query(query, ar)) {
-        handler.context().metrics->reject_counter(static_cast<uint8_t>(Reject::bad_request)).inc();
-        handler.context().metrics->announce_ctr[0][0][1]->inc();
+        handler.context().metrics->reject_counter(Reject::bad_request).inc();
+        handler.context().metrics->announce_counter(Protocol::http, store::Event::none, TrackerMetrics::AnnounceResult::error).inc();
         return done(bencoded(req, encode_failure("bad announce: " + *err)));
       }
       if (QueueDelayGate* gate = shedding.gate ? shedding.gate() : nullptr;
@@ -69,7 +69,7 @@ http::Handler make_tracker_http_handler(const AnnounceHandler& handler, HttpShed
       sr.token = std::move(token);
       sr.source = info.remote.address();
       if (auto err = parse_scrape_query(query, sr)) {
-        handler.context().metrics->reject_counter(static_cast<uint8_t>(Reject::bad_request)).inc();
+        handler.context().metrics->reject_counter(Reject::bad_request).inc();
         return done(bencoded(req, encode_failure("bad scrape: " + *err)));
       }
       auto shared = std::make_shared<http::Request>(std::move(req));

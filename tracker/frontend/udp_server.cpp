@@ -303,9 +303,9 @@ bool UdpServer::busy_reply(std::string_view datagram, const udp_t::endpoint& fro
   double factor = adm ? adm->interval_factor() : 1.0;
   auto retry = static_cast<uint32_t>(std::ceil(shed_.retry_s * factor));
   m_.shed_ctr[TrackerMetrics::kShedQueueDelay]->inc();
-  m_.reject_counter(static_cast<uint8_t>(Reject::overloaded)).inc();
-  // BEP 15's event numbers are store::Event's; result 2 = rate_limited (announce.cpp).
-  m_.announce_ctr[static_cast<int>(Protocol::udp)][pk.announce.event][2]->inc();
+  m_.reject_counter(Reject::overloaded).inc();
+  // BEP 15's event numbers are store::Event's (checked above: <= 3).
+  m_.announce_counter(Protocol::udp, static_cast<store::Event>(pk.announce.event), TrackerMetrics::AnnounceResult::rate_limited).inc();
   out = udp::build_error(pk.transaction_id, "tracker busy: retry in " + std::to_string(retry) + " s");
   return true;
 }
@@ -318,15 +318,15 @@ void UdpServer::process(std::string_view datagram, const udp_t::endpoint& from,
     case udp::ParseError::ok: break;
     case udp::ParseError::truncated:
       if (datagram.size() < 16) return drop(TrackerMetrics::kTruncated);
-      m_.reject_counter(static_cast<uint8_t>(Reject::bad_request)).inc();
+      m_.reject_counter(Reject::bad_request).inc();
       return reply(udp::build_error(pk.transaction_id, "truncated request"));
     case udp::ParseError::bad_protocol_id: return drop(TrackerMetrics::kGarbage);
     case udp::ParseError::unknown_action: return drop(TrackerMetrics::kUnknownAction);
     case udp::ParseError::bad_options:
-      m_.reject_counter(static_cast<uint8_t>(Reject::bad_request)).inc();
+      m_.reject_counter(Reject::bad_request).inc();
       return reply(udp::build_error(pk.transaction_id, "malformed BEP 41 options"));
     case udp::ParseError::too_many_hashes:
-      m_.reject_counter(static_cast<uint8_t>(Reject::bad_request)).inc();
+      m_.reject_counter(Reject::bad_request).inc();
       return reply(udp::build_error(pk.transaction_id, "too many info hashes in scrape"));
   }
   const auto source = from.address();
@@ -334,12 +334,12 @@ void UdpServer::process(std::string_view datagram, const udp_t::endpoint& from,
     auto t0 = std::chrono::steady_clock::now();
     m_.udp_connects.inc();
     auto r = udp::build_connect(pk.transaction_id, ids_.issue(source));
-    m_.latency[1][2]->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    m_.latency(Protocol::udp, TrackerMetrics::Action::connect).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     return reply(std::move(r));
   }
   uint64_t cid = pk.action == udp::Action::announce ? pk.announce.connection_id : pk.scrape.connection_id;
   if (!ids_.valid(cid, source)) {
-    m_.reject_counter(static_cast<uint8_t>(Reject::bad_connection_id)).inc();
+    m_.reject_counter(Reject::bad_connection_id).inc();
     return reply(udp::build_error(pk.transaction_id, "invalid or expired connection id"));
   }
   uint32_t tid = pk.transaction_id;
@@ -368,7 +368,7 @@ void UdpServer::process(std::string_view datagram, const udp_t::endpoint& from,
   req.left = a.left;
   req.numwant = a.num_want < 0 ? -1 : a.num_want;
   if (a.event > 3) {
-    m_.reject_counter(static_cast<uint8_t>(Reject::bad_request)).inc();
+    m_.reject_counter(Reject::bad_request).inc();
     return reply(udp::build_error(tid, "unknown event"));
   }
   static constexpr store::Event kEvents[] = {store::Event::none, store::Event::completed, store::Event::started,
@@ -379,7 +379,7 @@ void UdpServer::process(std::string_view datagram, const udp_t::endpoint& from,
     req.ip_param = v4.to_string();
   }
   if (req.port == 0 && req.event != store::Event::stopped) {
-    m_.reject_counter(static_cast<uint8_t>(Reject::bad_request)).inc();
+    m_.reject_counter(Reject::bad_request).inc();
     return reply(udp::build_error(tid, "port must not be 0"));
   }
   // BEP 41 URL data: "/announce/<token>?lan=…&localip=…&nat=…"
@@ -387,7 +387,7 @@ void UdpServer::process(std::string_view datagram, const udp_t::endpoint& from,
   std::string_view path = url.substr(0, url.find('?'));
   std::string_view query = url.size() > path.size() ? url.substr(path.size() + 1) : std::string_view{};
   if (!path.empty() && !token_from_path(path, "announce", req.token)) {
-    m_.reject_counter(static_cast<uint8_t>(Reject::malformed_token)).inc();
+    m_.reject_counter(Reject::malformed_token).inc();
     return reply(udp::build_error(tid, "announce URL path must be /announce/<device-token>"));
   }
   if (!query.empty()) {
