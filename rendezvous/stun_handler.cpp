@@ -14,7 +14,6 @@ constexpr size_t kAttrAddrV4 = stun::kAttrHeaderSize + 8, kAttrAddrV6 = stun::kA
 constexpr size_t kAttrFingerprint = stun::kAttrHeaderSize + 4;
 constexpr size_t kPaddingAttrOverhead = stun::kAttrHeaderSize;
 constexpr int64_t kMsPerSecond = 1000;
-constexpr size_t kIpv6SubscriberPrefixBytes = 8;  // a /64 is one subscriber line
 constexpr uint16_t kBindingKnown[] = {stun::attr::change_request, stun::attr::response_port, stun::attr::padding};
 constexpr uint16_t kRegisterKnown[] = {stun::attr::rdv_token, stun::attr::rdv_info_hash, stun::attr::rdv_lan_address,
                                        stun::attr::rdv_nat_class};
@@ -77,13 +76,6 @@ Action action_for(nat::Decision d, bool peer_connectable) {
     case nat::Decision::relay: return Action::relay;
     default: return Action::punch;
   }
-}
-
-std::string address_key(const net::Address& a0) {
-  auto a = net::unmap(a0);
-  if (a.is_v4()) return a.to_string();
-  auto b = a.to_v6().to_bytes();
-  return crypto::hex(std::string_view(reinterpret_cast<const char*>(b.data()), kIpv6SubscriberPrefixBytes));
 }
 
 StunHandler::StunHandler(const HandlerConfig& cfg, Shared shared)
@@ -227,7 +219,7 @@ std::string StunHandler::authenticate(const stun::Message& m, const Inbound& in,
     err = error_reply(m, in, stun::error::unauthorized, "Unauthorized");
     return {};
   }
-  if (!per_device_.allow(v.device_id)) {
+  if (!per_device_.allow(rate_key(v.device_id))) {
     err = error_reply(m, in, stun::error::rate_limited, "Rate limited");
     err.outcome = Outcome::rate_limited;
     return {};

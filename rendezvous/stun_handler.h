@@ -15,8 +15,8 @@
 #include "common/clock.h"
 #include "common/proto/stun.h"
 #include "common/proto/token.h"
+#include "common/rate_limit.h"
 #include "rendezvous/metrics.h"
-#include "rendezvous/rate_limiter.h"
 #include "rendezvous/relay_budget.h"
 #include "rendezvous/store/registration_store.h"
 
@@ -121,8 +121,5 @@ class StunHandler {
 enum class Action : uint8_t { connect = 0, accept = 1, punch = 2, relay = 3 };
 const char* to_string(Action a);
 Action action_for(nat::Decision d, bool peer_connectable);
-
-// Rate-limit key of an address: the IPv4 address, or the IPv6 /64 (one subscriber).
-std::string address_key(const net::Address& a);
 
 }  // namespace otaswarm::rendezvous

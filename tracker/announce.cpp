@@ -214,7 +214,7 @@ uint32_t AnnounceHandler::interval_for(std::string_view device) const {
     return static_cast<uint32_t>(p.interval * (ctx_.admission ? ctx_.admission->interval_factor() : 1.0));
   // Jitter only needs spread, not secrecy: a cheap hash of the device id.
   // splitmix64 finaliser: ids that differ in one character (serial numbers) must spread too.
-  uint64_t z = admission_key(device);
+  uint64_t z = rate_key(device);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   uint32_t r = static_cast<uint32_t>((z ^ (z >> 31)) >> 32);
@@ -293,7 +293,7 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
   if (!ctx_.policy.open && !(ctx_.registry && ctx_.registry->contains(req.info_hash)))
     return fail(Reject::unknown_info_hash, "unregistered info_hash: this tracker only tracks registered releases");
   if (ctx_.admission) {
-    auto a = ctx_.admission->admit(admission_key(device), address_key(req.source), req.info_hash, req.event);
+    auto a = ctx_.admission->admit(rate_key(device), address_key(req.source), req.info_hash, req.event);
     if (m) m->admission_counter(a.decision).inc();
     if (m && a.decision == Admission::shed) m->shed_ctr[TrackerMetrics::kShedPeriodicBudget]->inc();
     if (a.decision != Admission::admitted) {
@@ -452,15 +452,6 @@ void AnnounceHandler::scrape(const ScrapeRequest& req, ScrapeDone done) const {
     }
     finish(std::move(res));
   });
-}
-
-uint64_t address_key(const net::Address& raw) {
-  auto a = net::unmap(raw);
-  if (a.is_v4()) return a.to_v4().to_uint();
-  auto b = a.to_v6().to_bytes();
-  uint64_t k;
-  std::memcpy(&k, b.data(), sizeof k);  // the /64
-  return k ^ 0x8000000000000000ULL;
 }
 
 std::string encode_failure(std::string_view reason, std::optional<uint32_t> retry_in) {
