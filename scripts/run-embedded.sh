@@ -158,7 +158,7 @@ otaswarm is running (embedded mode: in-memory store, data in $VAR)
 Status page:   http://$ADMIN/
 Metrics:       http://$ADMIN/metrics
 
-Next steps, in another terminal (README.md, "Five-minute walkthrough", runs all of them):
+Next steps, in another terminal (README.md's "Five-minute walkthrough" runs them all, and downloads with aria2c):
   . $VAR/env       # B, TRACKER_HTTP, TRACKER_UDP, ADMIN, STUN, RDV_API, VAR
 
   Create a release (the S3 URL is the permanent web seed):

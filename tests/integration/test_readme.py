@@ -206,8 +206,8 @@ class EmbeddedRun(unittest.TestCase):
 
         # What the steps claim: phone-2 downloaded the release, the status page was opened
         # and is the status page, the NAT probe printed its JSON.
-        with open(os.path.join(self.dir, "ota.img"), "rb") as a, \
-                open(os.path.join(self.dir, "phone2", "ota.img"), "rb") as b:
+        work = os.path.join(self.var, "walkthrough")
+        with open(os.path.join(work, "ota.img"), "rb") as a, open(os.path.join(work, "phone2", "ota.img"), "rb") as b:
             self.assertTrue(a.read() == b.read(), "phone2/ota.img differs from ota.img")
         with open(opened) as f:
             url = f.read().strip()
