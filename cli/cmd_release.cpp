@@ -4,7 +4,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "common/proto/bencode.h"
+#include "common/proto/torrent.h"
 #include "common/config.h"
 #include "common/crypto.h"
 #include "cli/cli_args.h"
@@ -20,7 +20,6 @@ using Method = boost::beast::http::verb;
 
 constexpr int64_t kDefaultTimeoutMs = 10'000;
 constexpr int64_t kMaxTimeoutMs = 600'000;
-constexpr size_t kMaxTorrentBytes = 10u << 20;    // libtorrent's own limit for a .torrent
 constexpr size_t kMaxResponseBytes = 64u << 20;   // a release list with many entries
 constexpr size_t kMaxErrorEcho = 2000;            // bytes of an error body echoed on stderr
 constexpr size_t kInfoHashHexLength = 40;
@@ -48,17 +47,16 @@ std::string read_torrent(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw config::ConfigError("FILE", "cannot read \"" + path + "\"");
   std::string data;
-  data.resize(kMaxTorrentBytes + 1);
+  data.resize(torrent::kMaxTorrentBytes + 1);
   f.read(data.data(), static_cast<std::streamsize>(data.size()));
   data.resize(static_cast<size_t>(f.gcount()));
-  if (data.size() > kMaxTorrentBytes)
-    throw config::ConfigError("FILE", "\"" + path + "\" is larger than " + std::to_string(kMaxTorrentBytes) + " bytes");
-  bencode::Limits lim;
-  lim.strict_key_order = false;
-  auto r = bencode::decode(data, lim);
-  if (!r || !r.value.is_dict() || !r.value.find("info") || !r.value.find("info")->is_dict())
-    throw config::ConfigError("FILE", "\"" + path + "\" is not a .torrent file (" +
-                                          (r ? std::string("no info dictionary") : bencode::to_string(r.error)) + ")");
+  if (data.size() > torrent::kMaxTorrentBytes)
+    throw config::ConfigError("FILE", "\"" + path + "\" is larger than " + std::to_string(torrent::kMaxTorrentBytes) + " bytes");
+  // Only what is not a torrent at all is refused here; the tracker judges the rest (a public
+  // torrent is its refusal, exit status 1, not a bad argument).
+  auto parsed = torrent::parse(data);
+  if (parsed.error == torrent::Error::not_bencoded || parsed.error == torrent::Error::no_info)
+    throw config::ConfigError("FILE", "\"" + path + "\" is not a .torrent file (" + parsed.message + ")");
   return data;
 }
 
