@@ -1,35 +1,25 @@
-#include <utility>  // std::exchange, which Boost 1.74's awaitable.hpp uses without including
 // `otaswarm release add|list|show|rm`: a client of the tracker's admin API.
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <chrono>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
-#include "common/proto/bencode.h"
+#include "common/proto/torrent.h"
 #include "common/config.h"
 #include "common/crypto.h"
 #include "cli/cli_args.h"
 #include "cli/commands.h"
+#include "common/http/client.h"
 #include "common/http/url.h"
 
 namespace otaswarm::cli {
 
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
+using Method = boost::beast::http::verb;
 
 constexpr int64_t kDefaultTimeoutMs = 10'000;
 constexpr int64_t kMaxTimeoutMs = 600'000;
-constexpr size_t kMaxTorrentBytes = 10u << 20;    // libtorrent's own limit for a .torrent
 constexpr size_t kMaxResponseBytes = 64u << 20;   // a release list with many entries
 constexpr size_t kMaxErrorEcho = 2000;            // bytes of an error body echoed on stderr
 constexpr size_t kInfoHashHexLength = 40;
@@ -46,95 +36,27 @@ Exit status: 0 ok, 1 the server refused (non-2xx, message on stderr) or was unre
 2 bad arguments.
 )";
 
-struct Reply {
-  unsigned status = 0;
-  std::string reason;
-  std::string body;
-};
-
 struct Request {
-  Url server;
-  http::verb method = http::verb::get;
-  std::string target;
+  http::Url server;
+  Method method = Method::get;
   std::string body;
   std::string content_type;
-  std::string bearer;
 };
-
-class RequestFailed : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-asio::awaitable<void> exchange(const Request& rq, Reply& out) {
-  auto ex = co_await asio::this_coro::executor;
-  tcp::resolver resolver(ex);
-  auto endpoints = co_await resolver.async_resolve(rq.server.host, std::to_string(rq.server.port), asio::use_awaitable);
-  beast::tcp_stream stream(ex);
-  co_await stream.async_connect(endpoints, asio::use_awaitable);
-
-  http::request<http::string_body> req{rq.method, rq.target, 11};
-  bool v6 = rq.server.host.find(':') != std::string::npos;
-  req.set(http::field::host, (v6 ? "[" + rq.server.host + "]" : rq.server.host) + ":" + std::to_string(rq.server.port));
-  req.set(http::field::user_agent, "otaswarm-cli");
-  req.set(http::field::accept, "application/json");
-  req.set(http::field::authorization, "Bearer " + rq.bearer);
-  if (!rq.content_type.empty()) req.set(http::field::content_type, rq.content_type);
-  req.body() = rq.body;
-  req.prepare_payload();
-  co_await http::async_write(stream, req, asio::use_awaitable);
-
-  beast::flat_buffer buf;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(kMaxResponseBytes);
-  co_await http::async_read(stream, buf, parser, asio::use_awaitable);
-  auto& res = parser.get();
-  out.status = res.result_int();
-  out.reason = std::string(res.reason());
-  out.body = std::move(res.body());
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-}
-
-// Runs one request to completion or until the deadline; throws RequestFailed.
-Reply perform(const Request& rq, std::chrono::milliseconds timeout) {
-  asio::io_context ioc;
-  Reply reply;
-  std::exception_ptr error;
-  bool done = false;
-  asio::co_spawn(ioc, exchange(rq, reply), [&](std::exception_ptr e) {
-    error = e;
-    done = true;
-  });
-  ioc.run_for(timeout);
-  if (!done) throw RequestFailed("no reply within " + std::to_string(timeout.count()) + " ms");
-  if (error) {
-    try {
-      std::rethrow_exception(error);
-    } catch (const boost::system::system_error& e) {
-      throw RequestFailed(e.code().message());
-    } catch (const std::exception& e) {
-      throw RequestFailed(e.what());
-    }
-  }
-  return reply;
-}
 
 std::string read_torrent(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw config::ConfigError("FILE", "cannot read \"" + path + "\"");
   std::string data;
-  data.resize(kMaxTorrentBytes + 1);
+  data.resize(torrent::kMaxTorrentBytes + 1);
   f.read(data.data(), static_cast<std::streamsize>(data.size()));
   data.resize(static_cast<size_t>(f.gcount()));
-  if (data.size() > kMaxTorrentBytes)
-    throw config::ConfigError("FILE", "\"" + path + "\" is larger than " + std::to_string(kMaxTorrentBytes) + " bytes");
-  bencode::Limits lim;
-  lim.strict_key_order = false;
-  auto r = bencode::decode(data, lim);
-  if (!r || !r.value.is_dict() || !r.value.find("info") || !r.value.find("info")->is_dict())
-    throw config::ConfigError("FILE", "\"" + path + "\" is not a .torrent file (" +
-                                          (r ? std::string("no info dictionary") : bencode::to_string(r.error)) + ")");
+  if (data.size() > torrent::kMaxTorrentBytes)
+    throw config::ConfigError("FILE", "\"" + path + "\" is larger than " + std::to_string(torrent::kMaxTorrentBytes) + " bytes");
+  // Only what is not a torrent at all is refused here; the tracker judges the rest (a public
+  // torrent is its refusal, exit status 1, not a bad argument).
+  auto parsed = torrent::parse(data);
+  if (parsed.error == torrent::Error::not_bencoded || parsed.error == torrent::Error::no_info)
+    throw config::ConfigError("FILE", "\"" + path + "\" is not a .torrent file (" + parsed.message + ")");
   return data;
 }
 
@@ -146,10 +68,10 @@ std::string info_hash_arg(const std::string& text) {
   return h;
 }
 
-const char* verb_name(http::verb v) {
+const char* verb_name(Method v) {
   switch (v) {
-    case http::verb::post: return "POST";
-    case http::verb::delete_: return "DELETE";
+    case Method::post: return "POST";
+    case Method::delete_: return "DELETE";
     default: return "GET";
   }
 }
@@ -171,7 +93,7 @@ int release_command(const std::string& verb, const Args& args) {
   std::string base;
   if (verb == "add") {
     expect_positional(p, 1, "FILE");
-    rq.method = http::verb::post;
+    rq.method = Method::post;
     rq.body = read_torrent(p.positional[0]);
     rq.content_type = "application/x-bittorrent";
     base = "/api/v1/releases";
@@ -180,27 +102,32 @@ int release_command(const std::string& verb, const Args& args) {
     base = "/api/v1/releases";
   } else if (verb == "show" || verb == "rm") {
     expect_positional(p, 1, "INFO_HASH");
-    rq.method = verb == "rm" ? http::verb::delete_ : http::verb::get;
+    rq.method = verb == "rm" ? Method::delete_ : Method::get;
     base = "/api/v1/releases/" + info_hash_arg(p.positional[0]);
   } else {
     throw config::ConfigError(verb, "unknown release command (add, list, show, rm)");
   }
 
-  rq.server = check_url("admin", required(p.values, "admin"), {"http"});
+  rq.server = http::check_url("admin", required(p.values, "admin"), {"http"});
   if (rq.server.target.find('?') != std::string::npos)
     throw config::ConfigError("admin", "the admin URL must not carry a query");
-  if (rq.server.port == 0) rq.server.port = 80;
   std::string prefix = rq.server.target;
   while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-  rq.target = prefix + base;
-  rq.bearer = config::read_secret_file("admin-token-file", required(p.values, "admin-token-file"));
-  auto timeout = std::chrono::milliseconds(p.values.integer("timeout-ms", 1, kMaxTimeoutMs));
+  rq.server.target = prefix + base;
+  http::Headers headers = {{"User-Agent", "otaswarm-cli"},
+                           {"Accept", "application/json"},
+                           {"Authorization", "Bearer " + config::read_secret_file("admin-token-file",
+                                                                                  required(p.values, "admin-token-file"))}};
+  if (!rq.content_type.empty()) headers.emplace_back("Content-Type", rq.content_type);
+  http::ClientOptions options;
+  options.timeout = std::chrono::milliseconds(p.values.integer("timeout-ms", 1, kMaxTimeoutMs));
+  options.body_limit = kMaxResponseBytes;
 
-  const std::string what = std::string(verb_name(rq.method)) + " " + rq.target;
-  Reply reply;
+  const std::string what = std::string(verb_name(rq.method)) + " " + rq.server.target;
+  http::ClientReply reply;
   try {
-    reply = perform(rq, timeout);
-  } catch (const RequestFailed& e) {
+    reply = http::request(rq.method, rq.server, headers, std::move(rq.body), options);
+  } catch (const http::ClientError& e) {
     std::cerr << "otaswarm release " << verb << ": " << what << ": " << e.what() << "\n";
     return kExitFailure;
   }

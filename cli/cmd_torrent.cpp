@@ -271,8 +271,8 @@ int torrent_create(const Args& args) {
   auto announces = p.values.list("announce");
   if (webseeds.empty()) throw config::ConfigError("webseed", "at least one web seed URL is required");
   if (announces.empty()) throw config::ConfigError("announce", "at least one announce URL is required");
-  for (const auto& u : webseeds) check_url("webseed", u, {"http", "https"});
-  for (const auto& u : announces) check_url("announce", u, {"http", "https", "udp"});
+  for (const auto& u : webseeds) http::check_url("webseed", u, {"http", "https"});
+  for (const auto& u : announces) http::check_url("announce", u, {"http", "https", "udp"});
 
   std::string name = check_name(p.values.has("name") ? p.values.str("name")
                                                      : std::filesystem::path(file).filename().string());

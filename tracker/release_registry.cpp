@@ -11,7 +11,7 @@
 #include <mutex>
 #include <sstream>
 
-#include "common/proto/bencode.h"
+#include "common/proto/torrent.h"
 #include "common/crypto.h"
 #include "common/log.h"
 
@@ -19,83 +19,24 @@ namespace otaswarm {
 
 ParsedTorrent parse_torrent(std::string_view bytes) {
   ParsedTorrent out;
-  if (bytes.size() > kMaxTorrentBytes) {
-    out.error = "torrent larger than 16 MiB";
+  auto parsed = torrent::parse(bytes);
+  if (!parsed) {
+    out.error = std::move(parsed.message);
     return out;
   }
-  bencode::Limits lim;
-  lim.strict_key_order = false;  // accept torrents from lenient tools; the info hash uses the raw bytes
-  auto res = bencode::decode(bytes, lim);
-  if (!res) {
-    out.error = std::string("not a valid bencoded torrent: ") + bencode::to_string(res.error) + " at byte " +
-                std::to_string(res.error_offset);
-    return out;
-  }
-  const bencode::Value* info = res.value.find("info");
-  if (!info || !info->is_dict()) {
-    out.error = "torrent has no info dictionary";
-    return out;
-  }
-  Release r;
-  auto digest = crypto::sha1(bytes.substr(info->raw_offset, info->raw_length));
-  std::memcpy(r.info_hash.data(), digest.data(), 20);
-  const bencode::Value* priv = info->find("private");
-  if (!priv || !priv->is_int() || priv->as_int() != 1) {
+  auto& m = *parsed.metainfo;
+  if (!m.is_private) {
     out.error = "torrent is not private (info.private must be 1)";
     return out;
   }
-  const bencode::Value* name = info->find("name");
-  if (!name || !name->is_string() || name->as_string().empty()) {
-    out.error = "torrent has no name";
-    return out;
-  }
-  r.name = name->as_string();
-  const bencode::Value* pl = info->find("piece length");
-  const bencode::Value* pieces = info->find("pieces");
-  if (!pl || !pl->is_int() || pl->as_int() <= 0 || !pieces || !pieces->is_string() ||
-      pieces->as_string().size() % 20 != 0 || pieces->as_string().empty()) {
-    out.error = "torrent has no valid v1 piece layout (piece length / pieces)";
-    return out;
-  }
-  r.piece_length = static_cast<uint64_t>(pl->as_int());
-  r.pieces = static_cast<uint32_t>(pieces->as_string().size() / 20);
-  if (const bencode::Value* len = info->find("length"); len && len->is_int() && len->as_int() >= 0) {
-    r.length = static_cast<uint64_t>(len->as_int());
-  } else if (const bencode::Value* files = info->find("files"); files && files->is_list()) {
-    for (const auto& f : files->as_list()) {
-      const bencode::Value* fl = f.find("length");
-      if (!fl || !fl->is_int() || fl->as_int() < 0) {
-        out.error = "torrent file entry without a valid length";
-        return out;
-      }
-      if (static_cast<uint64_t>(fl->as_int()) > UINT64_MAX - r.length) {
-        out.error = "torrent file lengths overflow";
-        return out;
-      }
-      r.length += static_cast<uint64_t>(fl->as_int());
-    }
-  } else {
-    out.error = "torrent has neither length nor files";
-    return out;
-  }
-  uint64_t expected = r.length == 0 ? 0 : (r.length - 1) / r.piece_length + 1;  // no overflow near 2^64
-  if (expected != r.pieces) {
-    out.error = "piece count does not match the length";
-    return out;
-  }
-  if (const bencode::Value* ul = res.value.find("url-list")) {
-    if (ul->is_string()) r.webseeds.push_back(ul->as_string());
-    else if (ul->is_list())
-      for (const auto& u : ul->as_list())
-        if (u.is_string()) r.webseeds.push_back(u.as_string());
-  }
-  if (const bencode::Value* a = res.value.find("announce"); a && a->is_string()) r.trackers.push_back(a->as_string());
-  if (const bencode::Value* al = res.value.find("announce-list"); al && al->is_list())
-    for (const auto& tier : al->as_list())
-      if (tier.is_list())
-        for (const auto& u : tier.as_list())
-          if (u.is_string() && std::find(r.trackers.begin(), r.trackers.end(), u.as_string()) == r.trackers.end())
-            r.trackers.push_back(u.as_string());
+  Release r;
+  r.info_hash = m.info_hash;
+  r.name = std::move(m.name);
+  r.length = m.length;
+  r.piece_length = m.piece_length;
+  r.pieces = m.pieces;
+  r.webseeds = std::move(m.webseeds);
+  r.trackers = std::move(m.trackers);
   r.torrent.assign(bytes);
   out.release = std::move(r);
   return out;

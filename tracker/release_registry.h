@@ -32,9 +32,8 @@ struct ParsedTorrent {
   std::string error;
 };
 
-inline constexpr size_t kMaxTorrentBytes = 16u << 20;
-
-// Validates a .torrent: BitTorrent v1 info dict, private flag set, consistent lengths.
+// Validates a .torrent (torrent::parse: v1 info dict, consistent lengths, at most
+// torrent::kMaxTorrentBytes) and requires the private flag.
 ParsedTorrent parse_torrent(std::string_view bytes);
 
 // Where releases persist. Embedded mode: files in the data dir; Redis later.

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "tracker/store/memory_store.h"
 #include "common/proto/nat.h"
+#include "common/proto/torrent.h"
 #include "common/net.h"
 #include "common/server.h"
 #include "tracker/store/store_factory.h"
@@ -217,7 +218,7 @@ int run_tracker(const config::Values& v) {
   http_limits.max_requests_per_connection =
       static_cast<size_t>(v.integer("http-max-requests-per-connection", 1, 100000000));
   http::Limits admin_limits = http_limits;
-  admin_limits.body_limit = static_cast<size_t>(v.integer("admin-body-limit", 1024, kMaxTorrentBytes));
+  admin_limits.body_limit = static_cast<size_t>(v.integer("admin-body-limit", 1024, torrent::kMaxTorrentBytes));
   admin_limits.max_connections_per_address = admin_limits.max_connections;
   int64_t grace_ms = v.integer("shutdown-grace-ms", 0, 60000);
   int64_t peer_timeout = v.integer("peer-timeout", 0, 7 * 86400);

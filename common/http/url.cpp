@@ -6,7 +6,7 @@
 
 #include "common/config.h"
 
-namespace otaswarm::cli {
+namespace otaswarm::http {
 
 std::optional<Url> parse_url(std::string_view text) {
   if (text.empty() || text.size() > kMaxUrlLength) return std::nullopt;
@@ -67,4 +67,4 @@ Url check_url(const std::string& key, const std::string& text, std::initializer_
   return *u;
 }
 
-}  // namespace otaswarm::cli
+}  // namespace otaswarm::http

@@ -1,12 +1,12 @@
 #pragma once
-// Minimal absolute-URL splitting for the CLI: scheme://host[:port][/path?query].
+// Minimal absolute-URL splitting (CLI flags, the HTTP client): scheme://host[:port][/path?query].
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
 
-namespace otaswarm::cli {
+namespace otaswarm::http {
 
 struct Url {
   std::string scheme;  // lower case
@@ -23,4 +23,4 @@ std::optional<Url> parse_url(std::string_view text);
 // (udp URLs must also carry a port).
 Url check_url(const std::string& key, const std::string& text, std::initializer_list<std::string_view> schemes);
 
-}  // namespace otaswarm::cli
+}  // namespace otaswarm::http

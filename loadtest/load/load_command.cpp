@@ -5,7 +5,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "common/proto/bencode.h"
+#include "common/proto/torrent.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/crypto.h"
@@ -30,7 +30,6 @@ inline constexpr int64_t kMaxRequestsCap = 100'000'000;
 inline constexpr int64_t kMaxTimeoutMs = 60'000;
 inline constexpr int64_t kMaxNumwant = 200;
 inline constexpr int64_t kMaxPeriodic = 1000;
-inline constexpr size_t kMaxTorrentFile = 64 << 20;
 inline constexpr size_t kPhoneNumberDigits = 8;
 // Leaves room for a token within BEP 41's bounded URL data.
 inline constexpr size_t kMaxPathBase = 512;
@@ -87,22 +86,10 @@ void load_torrent(const std::string& path, std::vector<crypto::Sha1>& hashes, in
   std::ifstream f(path, std::ios::binary);
   if (!f) throw ConfigError("torrent", "cannot read \"" + path + "\"");
   std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (data.size() > kMaxTorrentFile) throw ConfigError("torrent", "\"" + path + "\" is too large for a .torrent");
-  bencode::Limits limits;
-  limits.strict_key_order = false;
-  auto d = bencode::decode(data, limits);
-  if (!d) throw ConfigError("torrent", "\"" + path + "\" is not bencoded: " + bencode::to_string(d.error));
-  const auto* info = d.value.find("info");
-  if (!info || !info->is_dict()) throw ConfigError("torrent", "\"" + path + "\" has no info dictionary");
-  hashes.push_back(crypto::sha1(std::string_view(data).substr(info->raw_offset, info->raw_length)));
-  if (const auto* l = info->find("length"); l && l->is_int() && l->as_int() > 0) {
-    length = l->as_int();
-  } else if (const auto* files = info->find("files"); files && files->is_list()) {
-    int64_t sum = 0;
-    for (const auto& file : files->as_list())
-      if (const auto* fl = file.find("length"); fl && fl->is_int() && fl->as_int() > 0) sum += fl->as_int();
-    if (sum > 0) length = sum;
-  }
+  auto parsed = torrent::parse(data);
+  if (!parsed) throw ConfigError("torrent", "\"" + path + "\": " + parsed.message);
+  hashes.push_back(parsed.metainfo->info_hash);
+  if (uint64_t l = parsed.metainfo->length; l > 0 && l <= INT64_MAX) length = static_cast<int64_t>(l);
 }
 
 }  // namespace

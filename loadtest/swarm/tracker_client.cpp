@@ -10,10 +10,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +17,7 @@
 #include <stdexcept>
 
 #include "common/crypto.h"
+#include "common/http/client.h"
 #include "common/json.h"
 #include "common/net.h"
 #include "common/proto/bep15_client.h"
@@ -37,6 +34,7 @@ constexpr int kAttempts = 4;
 constexpr size_t kMaxDatagram = 65536;
 constexpr size_t kPeerEntry = 6;
 constexpr size_t kSecretBytes = 32;
+constexpr unsigned kCreated = 201;
 // BEP 15 connection IDs stay valid for a minute or two; renew well before.
 constexpr auto kConnectionIdLifetime = std::chrono::seconds(50);
 
@@ -191,26 +189,12 @@ void TrackerProcess::stop() {
 }
 
 void TrackerProcess::register_release(const std::string& torrent) {
-  namespace beast = boost::beast;
-  namespace http = beast::http;
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::socket sock(io);
-  sock.connect({boost::asio::ip::make_address(admin_host_), admin_port_});
-  http::request<http::string_body> req{http::verb::post, "/api/v1/releases", 11};
-  req.set(http::field::host, admin_host_);
-  req.set(http::field::authorization, "Bearer " + admin_token_);
-  req.set(http::field::content_type, "application/x-bittorrent");
-  req.body() = torrent;
-  req.prepare_payload();
-  http::write(sock, req);
-  beast::flat_buffer buf;
-  http::response<http::string_body> res;
-  http::read(sock, buf, res);
-  boost::system::error_code ec;
-  sock.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
-  if (res.result() != http::status::created)
-    throw std::runtime_error("release registration failed: HTTP " + std::to_string(res.result_int()) + " " +
-                             res.body());
+  http::Url admin{"http", admin_host_, admin_port_, "/api/v1/releases"};
+  auto res = http::request(boost::beast::http::verb::post, admin,
+                           {{"Authorization", "Bearer " + admin_token_}, {"Content-Type", "application/x-bittorrent"}},
+                           torrent);
+  if (res.status != kCreated)
+    throw std::runtime_error("release registration failed: HTTP " + std::to_string(res.status) + " " + res.body);
 }
 
 UdpAnnouncer::UdpAnnouncer(std::string tracker_host, uint16_t tracker_port)

@@ -7,6 +7,10 @@
 namespace otaswarm::cli {
 namespace {
 
+using http::check_url;
+using http::kMaxUrlLength;
+using http::parse_url;
+
 TEST(ParseUrl, SplitsSchemeHostPortTarget) {
   auto u = parse_url("HTTP://127.0.0.1:6969/abc/announce?x=1");
   ASSERT_TRUE(u);
