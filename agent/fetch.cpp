@@ -332,7 +332,9 @@ class Fetch {
       failure_ = "file error: " + std::string(lt::operation_name(f->op)) + " " + f->filename() + ": " + error_text(f->error);
       log::error("file error", {{"file", f->filename()}, {"op", lt::operation_name(f->op)}, {"error", error_text(f->error)}});
     } else if (auto* t = lt::alert_cast<lt::torrent_error_alert>(a)) {
-      failure_ = "torrent error: " + error_text(t->error) + (t->filename()[0] ? std::string(" (") + t->filename() + ")" : "");
+      // With a file name it is the storage failing (e.g. mmap of the partial file): a file error.
+      failure_ = t->filename()[0] ? "file error: " + error_text(t->error) + " (" + t->filename() + ")"
+                                  : "torrent error: " + error_text(t->error);
       log::error("torrent error", {{"error", failure_}});
     } else if (auto* h = lt::alert_cast<lt::hash_failed_alert>(a)) {
       ++hash_failures_;
