@@ -6,13 +6,14 @@ import filecmp
 import json
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
 import time
 import unittest
 
-from otaswarm_harness import bin_path, wait_until
+from otaswarm_harness import bin_path, free_port, wait_until
 from lt_peer import LtPeer
 from range_server import RangeServer
 from tracker_harness import Tracker, bdecode, bencode, create_torrent, make_payload, torrent_bytes
@@ -153,8 +154,12 @@ class AgentFetch(unittest.TestCase):
         return lines[-1]["error"]
 
     def test_a_webseed_alone(self):
-        rc, lines, logs, stderr = run_agent(self.fetch_args("dev-a"))
+        rc, lines, logs, stderr = run_agent(self.fetch_args("dev-a", "--log-level", "debug", "--lan-hint", "h0me"))
         last = self.assert_done(rc, lines, stderr)
+        # Both trackers (HTTP query, UDP BEP 41 URL data) took the token URL with the LAN hint.
+        replied = {m["tracker"].split(":", 1)[0] for m in logs
+                   if m.get("msg") == "tracker reply" and "/announce/v1." in m["tracker"] and "lan=h0me" in m["tracker"]}
+        self.assertEqual(replied, {"http", "udp"}, stderr[-3000:])
         self.assertEqual(last["bytes"], {"webseed": PAYLOAD_SIZE, "lan": 0, "direct": 0, "punched": 0, "relayed": 0})
         self.assertGreaterEqual(last["seconds"], 0)
         for line in lines[:-1]:
@@ -228,6 +233,16 @@ class AgentFetch(unittest.TestCase):
         self.assertIn("web seed refused: HTTP 403 (expired presigned URL?)", error)
         self.assertTrue([m for m in logs if "HTTP 403" in m.get("msg", "")], stderr[-2000:])
         self.assertLess(time.monotonic() - t0, RUN_TIMEOUT)
+
+    def test_h_unreachable_rendezvous_does_not_matter(self):
+        dead = "127.0.0.1:%d" % free_port(socket.SOCK_DGRAM)
+        rc, lines, logs, stderr = run_agent(self.fetch_args("dev-h", "--rendezvous", dead,
+                                                            "--rendezvous-api", "http://" + dead))
+        self.assert_done(rc, lines, stderr)
+        probe = [m for m in logs if m.get("msg") == "nat probe"]
+        self.assertEqual(len(probe), 1, stderr[-2000:])
+        self.assertEqual(probe[0]["mapping"], "unknown")
+        self.assertTrue(probe[0]["error"], probe)
 
     def test_f_resume_after_kill(self):
         state = os.path.join(self.work.name, "state")
