@@ -329,13 +329,11 @@ class Fetch {
       log::warn(why, {{"url", u->server_url()}, {"detail", u->error_message()}, {"error", error_text(u->error)}});
       reasons_.add(why);
     } else if (auto* f = lt::alert_cast<lt::file_error_alert>(a)) {
-      failure_ = "file error: " + std::string(lt::operation_name(f->op)) + " " + f->filename() + ": " + error_text(f->error);
-      log::error("file error", {{"file", f->filename()}, {"op", lt::operation_name(f->op)}, {"error", error_text(f->error)}});
+      fail_with("file error: " + std::string(lt::operation_name(f->op)) + " " + f->filename() + ": " + error_text(f->error));
     } else if (auto* t = lt::alert_cast<lt::torrent_error_alert>(a)) {
       // With a file name it is the storage failing (e.g. mmap of the partial file): a file error.
-      failure_ = t->filename()[0] ? "file error: " + error_text(t->error) + " (" + t->filename() + ")"
-                                  : "torrent error: " + error_text(t->error);
-      log::error("torrent error", {{"error", failure_}});
+      fail_with(t->filename()[0] ? "file error: " + error_text(t->error) + " (" + t->filename() + ")"
+                                 : "torrent error: " + error_text(t->error));
     } else if (auto* h = lt::alert_cast<lt::hash_failed_alert>(a)) {
       ++hash_failures_;
       log::warn("piece failed its hash check: fetching it again", {{"piece", std::to_string(static_cast<int>(h->piece_index))}});
@@ -350,10 +348,21 @@ class Fetch {
     } else if (lt::alert_cast<lt::storage_moved_alert>(a)) {
       finished_ = true;
     } else if (auto* mf = lt::alert_cast<lt::storage_moved_failed_alert>(a)) {
-      failure_ = "cannot move the file to " + o_.out_dir + ": " + error_text(mf->error) + " (" + mf->file_path() + ")";
+      fail_with("cannot move the file to " + o_.out_dir + ": " + error_text(mf->error) + " (" + mf->file_path() + ")");
     } else if (auto* l = lt::alert_cast<lt::listen_failed_alert>(a)) {
-      failure_ = "cannot listen on " + o_.listen + ": " + error_text(l->error);
+      fail_with("cannot listen on " + o_.listen + ": " + error_text(l->error));
     }
+  }
+
+  // The first failure is the one reported: a full disk makes libtorrent raise a burst of
+  // follow-up errors (every outstanding write, then the storage itself).
+  void fail_with(std::string error) {
+    if (!failure_.empty()) {
+      log::debug("further error", {{"error", error}});
+      return;
+    }
+    log::error("download error", {{"error", error}});
+    failure_ = std::move(error);
   }
 
   void print_progress(const lt::torrent_status& st, const ByteTotals& bytes, Clock::time_point now) {

@@ -1,7 +1,8 @@
 """otaswarm-agent fetch against the real otaswarm-tracker and a Range-capable web seed (the S3
 stand-in), with a python3-libtorrent seeder as the peer: completes from the web seed alone,
 takes bytes from a peer when the web seed is slow, survives a refused token, fails cleanly on
-bad torrents, bad flags, a 403 web seed and a file error, and resumes after being killed."""
+bad torrents, bad flags, a 403 web seed, a file error and a full disk, and resumes after being
+killed."""
 import filecmp
 import json
 import os
@@ -31,11 +32,12 @@ STOP_TIMEOUT = 15
 class Agent:
     """One otaswarm-agent process; stdout lines are collected as they come (parsed JSON)."""
 
-    def __init__(self, args):
+    def __init__(self, args, argv=None):
         self.tmp = tempfile.TemporaryDirectory(prefix="otaswarm-agent-")
         self.stderr_path = os.path.join(self.tmp.name, "stderr.log")
         self.stderr_file = open(self.stderr_path, "wb")
-        self.p = subprocess.Popen([bin_path("otaswarm-agent")] + [str(a) for a in args], stdout=subprocess.PIPE,
+        argv = argv or [bin_path("otaswarm-agent")] + [str(a) for a in args]
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE,
                                   stderr=self.stderr_file, text=True)
         self.raw = []
         self.reader = threading.Thread(target=self._read)
@@ -90,13 +92,18 @@ class Agent:
         self.tmp.cleanup()
 
 
-def run_agent(args, timeout=RUN_TIMEOUT):
-    a = Agent(args)
+def run_agent(args, timeout=RUN_TIMEOUT, argv=None):
+    a = Agent(args, argv)
     try:
         rc = a.wait(timeout)
         return rc, a.lines(), a.logs(), a.stderr()
     finally:
         a.close()
+
+
+def run_agent_argv(argv, timeout=RUN_TIMEOUT):
+    """An agent started through a wrapper (e.g. unshare), argv in full."""
+    return run_agent(None, timeout, argv=[str(a) for a in argv])
 
 
 class AgentFetch(unittest.TestCase):
@@ -273,6 +280,21 @@ class AgentFetch(unittest.TestCase):
         rc, lines, logs, stderr = run_agent(self.fetch_args("dev-g", "--state-dir", state, "--stall-timeout", "30"))
         error = self.assert_failed(rc, lines, stderr)
         self.assertIn("file error", error)
+
+    def test_i_disk_full(self):
+        small = os.path.join(self.work.name, "small")
+        os.mkdir(small)
+        if os.geteuid() != 0 or subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+            self.skipTest("needs root and unshare for a private tmpfs")
+        # A 1 MiB tmpfs, mounted in a mount namespace of the agent's own, holds the state dir.
+        token = self.tracker.mint("dev-i")
+        cmd = 'mount -t tmpfs -o size=1m otaswarm-test "$1" && exec "$2" fetch "$3" --token "$4" --out "$5" ' \
+              '--state-dir "$1/state" --stall-timeout 30'
+        rc, lines, _, stderr = run_agent_argv(["unshare", "-m", "sh", "-c", cmd, "sh", small, bin_path("otaswarm-agent"),
+                                               self.torrent, token, self.out])
+        error = self.assert_failed(rc, lines, stderr)
+        self.assertIn("No space left on device", error)
+        self.assertEqual(os.listdir(small), [], "the tmpfs belonged to the agent's namespace")
 
 
 if __name__ == "__main__":
