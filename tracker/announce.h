@@ -148,6 +148,4 @@ std::string encode_failure(std::string_view reason, std::optional<uint32_t> retr
 // Key for per-address limits: the IPv4 address, or the IPv6 /64 (one subscriber).
 uint64_t address_key(const net::Address& a);
 
-std::string url_decode(std::string_view s, bool& ok);
-
 }  // namespace otaswarm
