@@ -14,7 +14,6 @@ constexpr size_t kAttrAddrV4 = stun::kAttrHeaderSize + 8, kAttrAddrV6 = stun::kA
 constexpr size_t kAttrFingerprint = stun::kAttrHeaderSize + 4;
 constexpr size_t kPaddingAttrOverhead = stun::kAttrHeaderSize;
 constexpr int64_t kMsPerSecond = 1000;
-constexpr size_t kIpv6SubscriberPrefixBytes = 8;  // a /64 is one subscriber line
 constexpr uint16_t kBindingKnown[] = {stun::attr::change_request, stun::attr::response_port, stun::attr::padding};
 constexpr uint16_t kRegisterKnown[] = {stun::attr::rdv_token, stun::attr::rdv_info_hash, stun::attr::rdv_lan_address,
                                        stun::attr::rdv_nat_class};
@@ -79,13 +78,6 @@ Action action_for(nat::Decision d, bool peer_connectable) {
   }
 }
 
-std::string address_key(const net::Address& a0) {
-  auto a = net::unmap(a0);
-  if (a.is_v4()) return a.to_string();
-  auto b = a.to_v6().to_bytes();
-  return crypto::hex(std::string_view(reinterpret_cast<const char*>(b.data()), kIpv6SubscriberPrefixBytes));
-}
-
 StunHandler::StunHandler(const HandlerConfig& cfg, Shared shared)
     : cfg_(cfg),
       sh_(shared),
@@ -98,7 +90,7 @@ StunHandler::StunHandler(const HandlerConfig& cfg, Shared shared)
 
 Result StunHandler::process(const Inbound& in, Completion later) {
   Result r;
-  if (!per_address_.allow(address_key(in.remote.address))) {
+  if (!per_address_.allow(std::to_string(net::address_key(in.remote.address)))) {
     // Silent drop: replying to a flood would make us part of it.
     r.outcome = Outcome::rate_limited;
     r.drop_reason = "rate_limited";

@@ -122,7 +122,4 @@ enum class Action : uint8_t { connect = 0, accept = 1, punch = 2, relay = 3 };
 const char* to_string(Action a);
 Action action_for(nat::Decision d, bool peer_connectable);
 
-// Rate-limit key of an address: the IPv4 address, or the IPv6 /64 (one subscriber).
-std::string address_key(const net::Address& a);
-
 }  // namespace otaswarm::rendezvous

@@ -19,7 +19,6 @@ constexpr size_t kMaxParamLength = 512;
 constexpr size_t kMaxFullScrape = 1000;
 }  // namespace
 
-const char* to_string(Protocol p) { return p == Protocol::http ? "http" : "udp"; }
 
 const char* to_string(Reject r) {
   switch (r) {
@@ -263,7 +262,7 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
   if (!ctx_.policy.open && !(ctx_.registry && ctx_.registry->contains(req.info_hash)))
     return fail(Reject::unknown_info_hash, "unregistered info_hash: this tracker only tracks registered releases");
   if (ctx_.admission) {
-    auto a = ctx_.admission->admit(admission_key(device), address_key(req.source), req.info_hash, req.event);
+    auto a = ctx_.admission->admit(admission_key(device), net::address_key(req.source), req.info_hash, req.event);
     if (m) m->admission_counter(a.decision).inc();
     if (m && a.decision == Admission::shed) m->shed_ctr[TrackerMetrics::kShedPeriodicBudget]->inc();
     if (a.decision != Admission::admitted) {
@@ -422,15 +421,6 @@ void AnnounceHandler::scrape(const ScrapeRequest& req, ScrapeDone done) const {
     }
     finish(std::move(res));
   });
-}
-
-uint64_t address_key(const net::Address& raw) {
-  auto a = net::unmap(raw);
-  if (a.is_v4()) return a.to_v4().to_uint();
-  auto b = a.to_v6().to_bytes();
-  uint64_t k;
-  std::memcpy(&k, b.data(), sizeof k);  // the /64
-  return k ^ 0x8000000000000000ULL;
 }
 
 std::string encode_failure(std::string_view reason, std::optional<uint32_t> retry_in) {
