@@ -38,7 +38,7 @@ http::Response DeviceApi::handle(const http::Request& req) {
   auto v = token::verify(cfg_.device_keys, it->value().substr(kBearer.size()), clock_);
   if (v.status != token::Status::ok) return refuse(status::unauthorized, token::to_string(v.status));
   if (cfg_.turn_secret.empty()) return refuse(status::service_unavailable, "no TURN relay configured");
-  if (!per_device_.allow(v.device_id)) return refuse(status::too_many_requests, "too many requests for this device");
+  if (!per_device_.allow(rate_key(v.device_id))) return refuse(status::too_many_requests, "too many requests for this device");
   auto c = make_turn_credentials(cfg_.turn_secret, v.device_id, clock_.unix_seconds(), cfg_.turn_ttl_s);
   m_.turn_credentials.with({"issued"}).inc();
   Json o = Json::object();

@@ -7,8 +7,8 @@
 #include "common/clock.h"
 #include "common/http/server.h"
 #include "common/proto/token.h"
+#include "common/rate_limit.h"
 #include "rendezvous/metrics.h"
-#include "rendezvous/rate_limiter.h"
 
 namespace otaswarm::rendezvous {
 

@@ -181,8 +181,8 @@ int run(const std::vector<std::string>& args) {
                     [&store] { return std::vector<metrics::Sample>{{{}, static_cast<double>(store.size())}}; });
 
   IoPool pool(static_cast<size_t>(threads));
-  rendezvous::RateLimiter per_address(hc.per_address, hc.max_rate_keys, clock);
-  rendezvous::RateLimiter per_device(hc.per_device, hc.max_rate_keys, clock);
+  RateLimiter per_address(hc.per_address, hc.max_rate_keys, clock);
+  RateLimiter per_device(hc.per_device, hc.max_rate_keys, clock);
   rendezvous::StunServer stun_server(pool, hc, rendezvous::Shared{store, relay, rm, clock, &per_address, &per_device});
   try {
     stun_server.bind(bind);

@@ -90,7 +90,7 @@ StunHandler::StunHandler(const HandlerConfig& cfg, Shared shared)
 
 Result StunHandler::process(const Inbound& in, Completion later) {
   Result r;
-  if (!per_address_.allow(std::to_string(net::address_key(in.remote.address)))) {
+  if (!per_address_.allow(net::address_key(in.remote.address))) {
     // Silent drop: replying to a flood would make us part of it.
     r.outcome = Outcome::rate_limited;
     r.drop_reason = "rate_limited";
@@ -219,7 +219,7 @@ std::string StunHandler::authenticate(const stun::Message& m, const Inbound& in,
     err = error_reply(m, in, stun::error::unauthorized, "Unauthorized");
     return {};
   }
-  if (!per_device_.allow(v.device_id)) {
+  if (!per_device_.allow(rate_key(v.device_id))) {
     err = error_reply(m, in, stun::error::rate_limited, "Rate limited");
     err.outcome = Outcome::rate_limited;
     return {};

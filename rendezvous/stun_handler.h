@@ -15,8 +15,8 @@
 #include "common/clock.h"
 #include "common/proto/stun.h"
 #include "common/proto/token.h"
+#include "common/rate_limit.h"
 #include "rendezvous/metrics.h"
-#include "rendezvous/rate_limiter.h"
 #include "rendezvous/relay_budget.h"
 #include "rendezvous/store/registration_store.h"
 

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "common/crypto.h"
 
 namespace otaswarm {
 
@@ -17,64 +16,6 @@ const char* to_string(Admission a) {
     case Admission::shed: return "shed";
   }
   return "admitted";
-}
-
-uint64_t admission_key(std::string_view text) {
-  // Keys only need to spread well; collisions merely share a bucket.
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
-TokenBuckets::TokenBuckets(BucketLimit limit, size_t max_keys, const Clock& clock)
-    : limit_(limit), max_per_shard_(std::max<size_t>(1, max_keys / kShards)), clock_(clock) {
-  if (limit_.burst < 1) limit_.burst = std::max(1.0, limit_.per_second);
-}
-
-double TokenBuckets::take(uint64_t key) {
-  if (!enabled()) return 0;
-  int64_t now = clock_.mono_ms();
-  Shard& sh = shards_[key % kShards];
-  std::lock_guard lk(sh.mu);
-  auto it = sh.buckets.find(key);
-  if (it == sh.buckets.end()) {
-    if (sh.buckets.size() >= max_per_shard_) return 0;  // table full: admit rather than refuse a stranger
-    sh.buckets.emplace(key, Bucket{limit_.burst - 1, now});
-    return 0;
-  }
-  Bucket& b = it->second;
-  b.tokens = std::min(limit_.burst, b.tokens + (now - b.last_ms) / 1000.0 * limit_.per_second);
-  b.last_ms = now;
-  if (b.tokens >= 1) {
-    b.tokens -= 1;
-    return 0;
-  }
-  return (1 - b.tokens) / limit_.per_second;
-}
-
-void TokenBuckets::sweep() {
-  if (!enabled()) return;
-  int64_t now = clock_.mono_ms();
-  for (auto& sh : shards_) {
-    std::lock_guard lk(sh.mu);
-    for (auto it = sh.buckets.begin(); it != sh.buckets.end();) {
-      double t = it->second.tokens + (now - it->second.last_ms) / 1000.0 * limit_.per_second;
-      if (t >= limit_.burst) it = sh.buckets.erase(it);
-      else ++it;
-    }
-  }
-}
-
-size_t TokenBuckets::size() const {
-  size_t n = 0;
-  for (const auto& sh : shards_) {
-    std::lock_guard lk(sh.mu);
-    n += sh.buckets.size();
-  }
-  return n;
 }
 
 AdmissionController::AdmissionController(AdmissionConfig cfg, const Clock& clock)

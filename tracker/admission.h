@@ -5,54 +5,19 @@
 // announces (shed first, cheaply, with a retry hint), and an adaptive announce interval
 // that grows smoothly with load and shrinks again when it falls.
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <cstdint>
-#include <mutex>
-#include <string_view>
-#include <unordered_map>
 
 #include "common/clock.h"
+#include "common/rate_limit.h"
 #include "tracker/store/swarm_store.h"
 
 namespace otaswarm {
 
-struct BucketLimit {
-  double per_second = 0;  // <= 0: unlimited
-  double burst = 0;
-};
-
-// Thread-safe token buckets keyed by a 64-bit hash; bounded table (idle buckets, which have
-// refilled to full, are evicted first; a full table admits unknown keys rather than refusing them).
-class TokenBuckets {
- public:
-  TokenBuckets(BucketLimit limit, size_t max_keys, const Clock& clock);
-  // Takes one token; returns 0 when allowed, else the seconds until a token is available.
-  double take(uint64_t key);
-  void sweep();  // drops idle buckets
-  size_t size() const;
-  bool enabled() const { return limit_.per_second > 0; }
-
- private:
-  static constexpr size_t kShards = 32;
-  struct Bucket {
-    double tokens;
-    int64_t last_ms;
-  };
-  struct Shard {
-    mutable std::mutex mu;
-    std::unordered_map<uint64_t, Bucket> buckets;
-  };
-  BucketLimit limit_;
-  size_t max_per_shard_;
-  const Clock& clock_;
-  std::array<Shard, kShards> shards_;
-};
-
 struct AdmissionConfig {
-  BucketLimit device{1.0 / 15, 8};        // a well-behaved phone announces every ~30 min
-  BucketLimit address{2000, 10000};         // carrier-grade NAT: many phones per address
-  BucketLimit swarm{0, 0};                // off by default: a release's crowd is legitimate
+  RateLimit device{1.0 / 15, 8};        // a well-behaved phone announces every ~30 min
+  RateLimit address{2000, 10000};         // carrier-grade NAT: many phones per address
+  RateLimit swarm{0, 0};                // off by default: a release's crowd is legitimate
   double periodic_budget_per_second = 0;  // replica-wide cap on periodic announces; 0 = off
   double target_rate = 20000;             // announces/s per replica before intervals grow
   double target_latency_s = 0.05;         // mean handler latency before intervals grow
@@ -87,17 +52,15 @@ class AdmissionController {
  private:
   AdmissionConfig cfg_;
   const Clock& clock_;
-  TokenBuckets device_, address_, swarm_;
-  static constexpr size_t kPeriodicKeys = 32;  // one key in use; one slot per bucket shard
-  TokenBuckets periodic_;  // single key
+  RateLimiter device_, address_, swarm_;
+  static constexpr size_t kPeriodicKeys = RateLimiter::kShards;  // one key in use; one slot per shard
+  RateLimiter periodic_;  // single key
   std::atomic<uint64_t> count_{0};
   std::atomic<double> latency_sum_{0};
   std::atomic<double> factor_{1.0};
   std::atomic<double> rate_{0};
   int64_t last_tick_ms_ = 0;
 };
-
-uint64_t admission_key(std::string_view text);
 
 // Overload shedding by queue delay (kernel receipt of a request → its handling), one gate per
 // I/O thread (not thread-safe; its thread owns it). Once the sampled delay has stayed above the

@@ -183,7 +183,7 @@ uint32_t AnnounceHandler::interval_for(std::string_view device) const {
     return static_cast<uint32_t>(p.interval * (ctx_.admission ? ctx_.admission->interval_factor() : 1.0));
   // Jitter only needs spread, not secrecy: a cheap hash of the device id.
   // splitmix64 finaliser: ids that differ in one character (serial numbers) must spread too.
-  uint64_t z = admission_key(device);
+  uint64_t z = rate_key(device);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   uint32_t r = static_cast<uint32_t>((z ^ (z >> 31)) >> 32);
@@ -262,7 +262,7 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
   if (!ctx_.policy.open && !(ctx_.registry && ctx_.registry->contains(req.info_hash)))
     return fail(Reject::unknown_info_hash, "unregistered info_hash: this tracker only tracks registered releases");
   if (ctx_.admission) {
-    auto a = ctx_.admission->admit(admission_key(device), net::address_key(req.source), req.info_hash, req.event);
+    auto a = ctx_.admission->admit(rate_key(device), net::address_key(req.source), req.info_hash, req.event);
     if (m) m->admission_counter(a.decision).inc();
     if (m && a.decision == Admission::shed) m->shed_ctr[TrackerMetrics::kShedPeriodicBudget]->inc();
     if (a.decision != Admission::admitted) {

@@ -1,5 +1,7 @@
 #include "tracker/tracker_metrics.h"
 
+#include "tracker/announce.h"
+
 namespace otaswarm {
 
 TrackerMetrics::TrackerMetrics(metrics::Registry& r)
@@ -26,7 +28,7 @@ TrackerMetrics::TrackerMetrics(metrics::Registry& r)
       shed(r.counter("otaswarm_tracker_announces_shed_total",
                      "Announces answered with the cheap busy reply (retry hint) instead of being handled.",
                      {"reason"})) {
-  const char* protos[kProtocols] = {"http", "udp"};  // Protocol order
+  const char* protos[kProtocols] = {to_string(static_cast<Protocol>(0)), to_string(static_cast<Protocol>(1))};
   const char* actions[kActions] = {"announce", "scrape", "connect"};
   for (size_t p = 0; p < kProtocols; ++p)
     for (size_t a = 0; a < kActions; ++a) latency_[p][a] = &duration.with({protos[p], actions[a]});
@@ -41,18 +43,15 @@ TrackerMetrics::TrackerMetrics(metrics::Registry& r)
       for (size_t r = 0; r < kAnnounceResults; ++r) announce_[p][e][r] = &announces.with({protos[p], events[e], results[r]});
     for (size_t ok = 0; ok < 2; ++ok) scrape_[p][ok] = &scrapes.with({protos[p], results[ok]});
   }
-  const char* reasons[] = {"other",           "malformed_token",   "bad_signature",
-                           "expired_token",   "unknown_info_hash", "bad_request",
-                           "bad_connection_id", "store_unavailable", "overloaded",
-                           "rate_limited"};
   const char* drop_reasons[] = {"truncated", "garbage", "unknown_action", "send_failed",
                                 "send_queue_full"};
   for (size_t i = 0; i < dropped.size(); ++i) dropped[i] = &udp_dropped.with({drop_reasons[i]});
-  const char* decisions[] = {"admitted", "device_limited", "address_limited", "swarm_limited", "shed"};
-  for (size_t i = 0; i < admission_ctr.size(); ++i) admission_ctr[i] = &admission.with({decisions[i]});
+  for (size_t i = 0; i < admission_ctr.size(); ++i) admission_ctr[i] = &admission.with({to_string(static_cast<Admission>(i))});
   const char* shed_reasons[] = {"queue_delay", "queue_delay_dropped", "periodic_budget", "http_queue_delay"};
   for (size_t i = 0; i < shed_ctr.size(); ++i) shed_ctr[i] = &shed.with({shed_reasons[i]});
-  for (size_t i = 0; i < reject.size(); ++i) reject[i] = &rejects.with({reasons[i]});
+  // Reject::none is never counted as such: reject_counter() files out-of-range values under it as "other".
+  for (size_t i = 0; i < reject.size(); ++i)
+    reject[i] = &rejects.with({i == 0 ? "other" : to_string(static_cast<Reject>(i))});
 }
 
 }  // namespace otaswarm

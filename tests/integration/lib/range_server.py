@@ -1,15 +1,19 @@
 """A small threaded HTTP/1.1 file server with single-range GETs (RFC 9110 §14), standing in
 for S3 as a BEP 19 web seed. Python's SimpleHTTPRequestHandler ignores Range, which web-seed
-clients need. Runs in the test process; counts the payload bytes it sends."""
+clients need. Runs in the test process; counts the payload bytes it sends. Knobs for fault
+tests: `rate` (bytes/s per connection, None = unthrottled) and `status` (answer every GET with
+that HTTP status, e.g. 403 like an expired presigned S3 URL)."""
 import http.server
 import os
 import re
 import threading
+import time
 import urllib.parse
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 CHUNK = 256 * 1024  # bytes per socket write
 STOP_TIMEOUT = 10  # seconds for the serving thread to end after shutdown()
+RATE_SLICES = 10  # a throttled connection writes rate/RATE_SLICES bytes, then sleeps
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -26,6 +30,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _serve(self, send_body):
         srv = self.server
+        if srv.status is not None:
+            return self._simple(srv.status, b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>")
         name = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path).lstrip("/")
         path = os.path.realpath(os.path.join(srv.root, name))
         if not path.startswith(srv.root + os.sep) or not os.path.isfile(path):
@@ -62,10 +68,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             f.seek(start)
             left = length
             while left > 0:
-                data = f.read(min(CHUNK, left))
+                rate = srv.rate
+                data = f.read(min(CHUNK if rate is None else max(1, rate // RATE_SLICES), left))
                 if not data:
                     break
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the client went away (a stopped download): nothing to report
+                if rate is not None:
+                    time.sleep(len(data) / rate)
                 left -= len(data)
                 with srv.lock:
                     srv.bytes_sent += len(data)
@@ -86,8 +98,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class RangeServer:
     """Serves files under `root` on 127.0.0.1:<ephemeral>; use as a context manager."""
 
-    def __init__(self, root, host="127.0.0.1"):
+    def __init__(self, root, host="127.0.0.1", rate=None, status=None):
         self.httpd = http.server.ThreadingHTTPServer((host, 0), _Handler)
+        self.httpd.rate = rate
+        self.httpd.status = status
         self.httpd.daemon_threads = True
         self.httpd.root = os.path.realpath(root)
         self.httpd.lock = threading.Lock()
@@ -99,6 +113,10 @@ class RangeServer:
 
     def url(self, name):
         return "http://127.0.0.1:%d/%s" % (self.port, urllib.parse.quote(name))
+
+    def set_rate(self, rate):
+        """Bytes/s per connection from now on (None = unthrottled)."""
+        self.httpd.rate = rate
 
     @property
     def bytes_sent(self):
