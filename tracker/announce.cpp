@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "common/percent.h"
 #include "common/proto/bencode.h"
 #include "common/crypto.h"
 
@@ -18,7 +19,6 @@ constexpr size_t kMaxParamLength = 512;
 constexpr size_t kMaxFullScrape = 1000;
 }  // namespace
 
-const char* to_string(Protocol p) { return p == Protocol::http ? "http" : "udp"; }
 
 const char* to_string(Reject r) {
   switch (r) {
@@ -36,36 +36,6 @@ const char* to_string(Reject r) {
   return "other";
 }
 
-std::string url_decode(std::string_view s, bool& ok) {
-  auto hv = [](char h) -> int {
-    if (h >= '0' && h <= '9') return h - '0';
-    if (h >= 'a' && h <= 'f') return h - 'a' + 10;
-    if (h >= 'A' && h <= 'F') return h - 'A' + 10;
-    return -1;
-  };
-  ok = true;
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '%') {
-      int a = i + 2 < s.size() ? hv(s[i + 1]) : -1;
-      int b = i + 2 < s.size() ? hv(s[i + 2]) : -1;
-      if (a < 0 || b < 0) {
-        ok = false;
-        return {};
-      }
-      out.push_back(static_cast<char>(a * 16 + b));
-      i += 2;
-    } else if (c == '+') {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
 namespace {
 
 template <typename F>
@@ -81,10 +51,9 @@ std::optional<std::string> for_each_param(std::string_view q, F&& f) {
     std::string_view k = kv.substr(0, eq);
     std::string_view v = eq == std::string_view::npos ? std::string_view{} : kv.substr(eq + 1);
     if (v.size() > kMaxParamLength) return "query parameter too long: " + std::string(k);
-    bool ok = true;
-    std::string dv = url_decode(v, ok);
-    if (!ok) return "bad percent-encoding in " + std::string(k);
-    if (auto err = f(k, std::move(dv))) return err;
+    auto dv = percent::decode(v, percent::Plus::space);
+    if (!dv) return "bad percent-encoding in " + std::string(k);
+    if (auto err = f(k, std::move(*dv))) return err;
   }
   return std::nullopt;
 }
@@ -293,7 +262,7 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
   if (!ctx_.policy.open && !(ctx_.registry && ctx_.registry->contains(req.info_hash)))
     return fail(Reject::unknown_info_hash, "unregistered info_hash: this tracker only tracks registered releases");
   if (ctx_.admission) {
-    auto a = ctx_.admission->admit(rate_key(device), address_key(req.source), req.info_hash, req.event);
+    auto a = ctx_.admission->admit(rate_key(device), net::address_key(req.source), req.info_hash, req.event);
     if (m) m->admission_counter(a.decision).inc();
     if (m && a.decision == Admission::shed) m->shed_ctr[TrackerMetrics::kShedPeriodicBudget]->inc();
     if (a.decision != Admission::admitted) {

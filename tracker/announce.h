@@ -18,8 +18,7 @@
 
 namespace otaswarm {
 
-enum class Protocol : uint8_t { http = 0, udp = 1 };
-const char* to_string(Protocol p);
+using net::Protocol;
 
 struct AnnounceRequest {
   Protocol protocol = Protocol::http;
@@ -145,6 +144,5 @@ std::string encode_announce(const AnnounceRequest& req, const AnnounceResponse& 
 std::string encode_scrape(const ScrapeResponse& res);
 // retry_in_minutes follows BEP 31 ("retry in" is in minutes).
 std::string encode_failure(std::string_view reason, std::optional<uint32_t> retry_in_minutes = std::nullopt);
-std::string url_decode(std::string_view s, bool& ok);
 
 }  // namespace otaswarm

@@ -181,20 +181,6 @@ TEST(ScrapeQuery, BadInputs) {
   EXPECT_TRUE(parse_scrape_query(q, many));
 }
 
-TEST(UrlDecode, Forms) {
-  bool ok = false;
-  EXPECT_EQ(url_decode("a+b%20c%2b", ok), "a b c+");
-  EXPECT_TRUE(ok);
-  EXPECT_EQ(url_decode("", ok), "");
-  EXPECT_TRUE(ok);
-  url_decode("%2", ok);
-  EXPECT_FALSE(ok);
-  url_decode("%x1", ok);
-  EXPECT_FALSE(ok);
-  url_decode("abc%", ok);
-  EXPECT_FALSE(ok);
-}
-
 TEST(TokenFromPath, Forms) {
   std::string t = "stale";
   EXPECT_TRUE(token_from_path("/announce", "announce", t));
