@@ -129,6 +129,12 @@ class AnnounceHandler {
 
  private:
   Reject check_token(std::string_view token, std::string& device, std::string& why) const;
+  // Token, registration and admission: Reject::none and the device id, or why not (+ retry hint).
+  Reject authorize(const AnnounceRequest& req, std::string& device, std::string& why, uint32_t& retry_in_s) const;
+  // The announcing peer as the store keeps it: public and LAN address, locality, NAT class.
+  void describe_peer(const AnnounceRequest& req, store::PeerData& p) const;
+  // numwant, selection switches and address family of the reply.
+  void selection_policy(const AnnounceRequest& req, store::AnnounceOp& op) const;
   TrackerContext ctx_;
 };
 
