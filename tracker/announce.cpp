@@ -454,6 +454,70 @@ std::string encode_failure(std::string_view reason, std::optional<uint32_t> retr
   return out;
 }
 
+Reject request_from_bep15(const udp::AnnounceRequest& a, const net::Address& source, AnnounceRequest& req,
+                          std::string_view& error) {
+  req.protocol = Protocol::udp;
+  req.source = source;
+  req.info_hash = a.info_hash;
+  req.peer_id = a.peer_id;
+  req.port = a.port;
+  req.uploaded = a.uploaded;
+  req.downloaded = a.downloaded;
+  req.left = a.left;
+  req.numwant = a.num_want < 0 ? -1 : a.num_want;
+  if (a.event > 3) {
+    error = "unknown event";
+    return Reject::bad_request;
+  }
+  static constexpr store::Event kEvents[] = {store::Event::none, store::Event::completed, store::Event::started,
+                                             store::Event::stopped};
+  req.event = kEvents[a.event];
+  if (a.ip != 0) req.ip_param = boost::asio::ip::address_v4(a.ip).to_string();
+  if (req.port == 0 && req.event != store::Event::stopped) {
+    error = "port must not be 0";
+    return Reject::bad_request;
+  }
+  std::string_view url = a.url_data;
+  std::string_view path = url.substr(0, url.find('?'));
+  std::string_view query = url.size() > path.size() ? url.substr(path.size() + 1) : std::string_view{};
+  if (!path.empty() && !token_from_path(path, "announce", req.token)) {
+    error = "announce URL path must be /announce/<device-token>";
+    return Reject::malformed_token;
+  }
+  if (!query.empty()) {
+    AnnounceRequest extra;
+    // Only the otaswarm extension parameters are taken from the URL; the packet has the rest,
+    // so "missing info_hash"-style errors from this parse do not apply.
+    parse_announce_query(std::string(query), extra);
+    req.localip = extra.localip;
+    req.lan = extra.lan;
+    req.icode = extra.icode;
+    req.nat = extra.nat;
+    if (!req.localip && extra.ip_param) req.localip = extra.ip_param;
+  }
+  return Reject::none;
+}
+
+std::string encode_bep15_announce(uint32_t tid, bool v6, const AnnounceResponse& res) {
+  // Peers go straight from the selection into the datagram: no intermediate list.
+  const size_t addr_len = v6 ? 16 : 4;
+  std::string out;
+  out.reserve(20 + (addr_len + 2) * res.peers.size());
+  udp::build_announce_header(out, tid, res.interval, res.incomplete, res.complete);
+  size_t header = out.size();
+  out.resize(header + (addr_len + 2) * res.peers.size());
+  char* w = out.data() + header;
+  for (const auto& p : res.peers) {
+    if (p.ip.v6 != v6) continue;
+    std::memcpy(w, p.ip.b.data(), addr_len);
+    w[addr_len] = static_cast<char>(p.port >> 8);
+    w[addr_len + 1] = static_cast<char>(p.port & 0xff);
+    w += addr_len + 2;
+  }
+  out.resize(static_cast<size_t>(w - out.data()));
+  return out;
+}
+
 std::string encode_announce(const AnnounceRequest& req, const AnnounceResponse& res) {
   if (!res.failure.empty())
     return encode_failure(res.failure, res.retry_in_s ? std::optional<uint32_t>((res.retry_in_s + 59) / 60)

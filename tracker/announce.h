@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/net.h"
+#include "common/proto/bep15.h"
 #include "tracker/store/swarm_store.h"
 #include "common/proto/token.h"
 #include "tracker/admission.h"
@@ -145,6 +146,13 @@ std::optional<std::string> parse_scrape_query(std::string_view query, ScrapeRequ
 // Extracts the device token from "/announce/<t>", "/<t>/announce" (same for scrape).
 // Returns false if the path is not an announce (or scrape) path.
 bool token_from_path(std::string_view path, std::string_view verb, std::string& token);
+
+// BEP 15 announce + BEP 41 URL data ("/announce/<token>?lan=…&localip=…&nat=…") → request.
+// Reject::none, or the reason to count with `error` the message of the BEP 15 error reply.
+Reject request_from_bep15(const udp::AnnounceRequest& a, const net::Address& source, AnnounceRequest& out,
+                          std::string_view& error);
+// The BEP 15 announce reply: the header, then the peers of the requester's address family.
+std::string encode_bep15_announce(uint32_t transaction_id, bool v6, const AnnounceResponse& res);
 
 std::string encode_announce(const AnnounceRequest& req, const AnnounceResponse& res);
 std::string encode_scrape(const ScrapeResponse& res);
