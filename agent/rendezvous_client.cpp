@@ -73,8 +73,7 @@ std::optional<ProbeDatagram> RendezvousClient::poll(RdvClock::time_point now) {
     const auto& r = probe_->result();
     class_ = r.nat;
     if (r.reflexive) reflexive_ = r.reflexive;
-    log::info("rendezvous: NAT probed", {{"reach", nat::to_string(nat::reach_of(class_))},
-                                         {"error", r.error}});
+    probe_result_ = r;
     phase_ = Phase::registering;
     next_register_ = now;
   }
@@ -105,6 +104,7 @@ std::optional<ProbeDatagram> RendezvousClient::poll(RdvClock::time_point now) {
       ++stats_.timeouts;
       ++stats_.connect_failures;
       fail("no answer to RDV-CONNECT for " + text(it->peer));
+      if (failed_.size() < kMaxQueuedOrders) failed_.push_back(it->peer);
       it = connects_.erase(it);
       continue;
     }
@@ -132,6 +132,13 @@ RdvClock::time_point RendezvousClient::wakeup() const {
 void RendezvousClient::connect(const net::HostPort& peer) {
   if (wanted_.size() + connects_.size() >= kMaxPendingConnects * 4) return;
   wanted_.push_back(peer);
+}
+
+std::optional<net::HostPort> RendezvousClient::next_failed() {
+  if (failed_.empty()) return std::nullopt;
+  auto p = failed_.front();
+  failed_.pop_front();
+  return p;
 }
 
 std::optional<PunchOrder> RendezvousClient::next_order() {
@@ -211,6 +218,7 @@ void RendezvousClient::on_connect_reply(size_t i, const stun::Message& m, RdvClo
     ++stats_.connects;
     push_order(r.value, false, now);
   }
+  if (!r.ok() && failed_.size() < kMaxQueuedOrders) failed_.push_back(connects_[i].peer);
   connects_.erase(connects_.begin() + static_cast<std::ptrdiff_t>(i));
 }
 

@@ -86,9 +86,13 @@ class RendezvousClient {
   void connect(const net::HostPort& peer);
   // Punch orders in arrival order.
   std::optional<PunchOrder> next_order();
+  // Peers whose RDV-CONNECT failed (refused, unanswered, unreadable): reach them directly.
+  std::optional<net::HostPort> next_failed();
 
   bool registered() const { return registered_; }
   bool probing() const { return phase_ == Phase::probing; }
+  // The probe's result once it ran (unset without a probe).
+  const std::optional<ProbeResult>& probe_result() const { return probe_result_; }
   const std::string& nat_ticket() const { return ticket_; }
   const nat::NatClass& nat_class() const { return class_; }
   const std::optional<net::HostPort>& reflexive() const { return reflexive_; }
@@ -117,6 +121,7 @@ class RendezvousClient {
   net::HostPort primary_local_;
   Phase phase_ = Phase::idle;
   std::optional<NatProbe> probe_;
+  std::optional<ProbeResult> probe_result_;
   std::optional<Transaction> register_tx_;
   RdvClock::time_point next_register_{};
   RdvClock::duration backoff_{};
@@ -127,6 +132,7 @@ class RendezvousClient {
   std::vector<net::HostPort> wanted_;  // connects asked for, not yet sent
   std::vector<Transaction> connects_;
   std::deque<PunchOrder> orders_;
+  std::deque<net::HostPort> failed_;
   RendezvousStats stats_;
   std::string last_error_;
 };

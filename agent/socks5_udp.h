@@ -1,0 +1,98 @@
+#pragma once
+// The agent owns the public UDP socket and serves libtorrent a SOCKS5 proxy on loopback
+// (RFC 1928: no authentication, UDP ASSOCIATE with a relay on 127.0.0.1, CONNECT for the
+// TCP connections libtorrent still proxies — HTTP trackers and web seeds). libtorrent's uTP
+// and UDP-tracker datagrams leave through the public socket, so the agent can put its own
+// (STUN, rendezvous, punch packets) on the same public port. LIBTORRENT.md has the measured
+// facts. Hand-written: Debian packages no SOCKS5 server library (docs/dependencies.md).
+// Everything runs on one io_context thread: the hooks are called there, no locks.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace otaswarm::agent {
+
+inline constexpr int kRelayReceiveBuffer = 4 << 20;  // a default-sized buffer dropped ~1.5 % under load
+inline constexpr size_t kMaxDatagram = 65536;
+inline constexpr size_t kMaxControlConnections = 32;
+
+namespace socks5 {
+inline constexpr uint8_t kVersion = 5;
+inline constexpr uint8_t kNoAuth = 0, kNoAcceptableMethod = 0xFF;
+inline constexpr uint8_t kConnect = 1, kUdpAssociate = 3;
+inline constexpr uint8_t kIpv4 = 1, kDomain = 3, kIpv6 = 4;
+inline constexpr uint8_t kSucceeded = 0, kGeneralFailure = 1, kHostUnreachable = 4, kCommandNotSupported = 7,
+                         kAddressNotSupported = 8;
+
+// RFC 1928 §7 UDP request header: RSV(2) FRAG(1) ATYP(1) DST.ADDR DST.PORT, then the data.
+// Fragments (FRAG ≠ 0) and domain names are not used by libtorrent: refused (nullopt).
+struct UdpHeader {
+  boost::asio::ip::udp::endpoint endpoint;
+  size_t size = 0;  // header bytes before the data
+};
+std::optional<UdpHeader> parse_udp_header(std::string_view datagram);
+std::string udp_header(const boost::asio::ip::udp::endpoint& from);
+}  // namespace socks5
+
+struct RelayHooks {
+  // A datagram from outside that looks like STUN (magic cookie at offset 4).
+  std::function<void(const boost::asio::ip::udp::endpoint& from, std::string_view bytes)> on_stun;
+  // A datagram libtorrent sends out; may rewrite `bytes` (BEP 15 announces) before it leaves.
+  std::function<void(const boost::asio::ip::udp::endpoint& to, std::string& bytes)> on_outbound;
+  // A non-STUN datagram from outside, before it is relayed to libtorrent; may rewrite `bytes`
+  // (BEP 15 announce replies), or empty it to drop it.
+  std::function<void(const boost::asio::ip::udp::endpoint& from, std::string& bytes)> on_inbound;
+};
+
+struct RelayStats {
+  uint64_t out = 0, in = 0;      // datagrams relayed libtorrent → outside, outside → libtorrent
+  uint64_t stun_in = 0;
+  uint64_t dropped = 0;          // before libtorrent associated, malformed headers, send errors
+  uint64_t tcp_connects = 0;
+};
+
+class Socks5UdpProxy {
+ public:
+  // Binds the public socket at `public_bind` and the loopback listener; throws on failure.
+  Socks5UdpProxy(boost::asio::io_context& io, const boost::asio::ip::udp::endpoint& public_bind, RelayHooks hooks);
+  ~Socks5UdpProxy();
+  Socks5UdpProxy(const Socks5UdpProxy&) = delete;
+  Socks5UdpProxy& operator=(const Socks5UdpProxy&) = delete;
+
+  void start();
+  void close();
+  uint16_t control_port() const;
+  boost::asio::ip::udp::endpoint public_local() const;
+  // The agent's own datagrams out of the public socket (io thread only).
+  void send_public(const boost::asio::ip::udp::endpoint& to, std::string_view bytes);
+  const RelayStats& stats() const { return stats_; }
+  // libtorrent holds a UDP association (any thread).
+  bool associated() const { return associated_.load(); }
+
+ private:
+  class Control;
+  void read_public();
+  void read_relay();
+  void accept();
+
+  boost::asio::io_context& io_;
+  RelayHooks hooks_;
+  boost::asio::ip::udp::socket public_, relay_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::optional<boost::asio::ip::udp::endpoint> client_;  // libtorrent's UDP socket
+  std::string pub_buf_, relay_buf_;
+  boost::asio::ip::udp::endpoint pub_from_, relay_from_;
+  size_t controls_ = 0;
+  std::atomic<bool> associated_{false};
+  RelayStats stats_;
+  std::shared_ptr<bool> alive_;
+};
+
+}  // namespace otaswarm::agent
