@@ -384,10 +384,9 @@ class Fetch {
         ++it;
         continue;
       }
-      if (!finished_) {
-        log::info("nat: dialling punched peer", {{"peer", net::format(it->peer)}});
-        handle_.connect_peer(it->peer);
-      }
+      // A seeder dials too: the leecher may be the side told to punch.
+      log::info("nat: dialling punched peer", {{"peer", net::format(it->peer)}});
+      handle_.connect_peer(it->peer);
       it = pending_dials_.erase(it);
     }
     if (!ticket_applied_) {
