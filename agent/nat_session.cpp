@@ -2,9 +2,8 @@
 
 #include <algorithm>
 
+#include "agent/announce_rewrite.h"
 #include "common/log.h"
-#include "common/proto/bep15.h"
-#include "common/proto/bep15_client.h"
 #include "common/proto/stun.h"
 
 namespace otaswarm::agent {
@@ -16,7 +15,6 @@ using asio::ip::udp;
 namespace {
 constexpr auto kMaxTimerWait = std::chrono::milliseconds(1000);
 constexpr auto kAnnounceMemory = std::chrono::seconds(60);  // an announce's reply arrives within this
-constexpr size_t kPeerV4Size = 6;
 constexpr size_t kMaxAnnouncesRemembered = 256;
 
 std::string text(const udp::endpoint& e) { return net::format(e); }
@@ -142,36 +140,26 @@ void NatSession::on_stun(const udp::endpoint& from, std::string_view bytes) {
 }
 
 void NatSession::on_outbound(const udp::endpoint& to, std::string& bytes) {
-  auto pk = otaswarm::udp::parse(bytes);
-  if (pk.error != otaswarm::udp::ParseError::ok || pk.action != otaswarm::udp::Action::announce) return;
   // libtorrent behind a proxy announces port 1: the tracker must hand out our public port.
-  auto& a = pk.announce;
   const auto& refl = client_->reflexive();
-  a.port = refl ? refl->port : proxy_->public_local().port();
-  const std::string& ticket = client_->nat_ticket();
-  if (!ticket.empty() && a.url_data.find("nat=") == std::string::npos &&
-      a.url_data.size() + ticket.size() + 5 <= otaswarm::udp::kMaxUrlData)
-    a.url_data += std::string(a.url_data.find('?') == std::string::npos ? "?" : "&") + "nat=" + ticket;
-  bytes = otaswarm::udp::build_announce_request(a);
+  auto tid = rewrite_announce(bytes, refl ? refl->port : proxy_->public_local().port(), client_->nat_ticket());
+  if (!tid) return;
   auto now = RdvClock::now();
   if (announces_.size() >= kMaxAnnouncesRemembered) {
     for (auto it = announces_.begin(); it != announces_.end();)
       it = now - it->second > kAnnounceMemory ? announces_.erase(it) : std::next(it);
     if (announces_.size() >= kMaxAnnouncesRemembered) announces_.clear();
   }
-  announces_[{to, a.transaction_id}] = now;
+  announces_[{to, *tid}] = now;
   std::lock_guard lock(mu_);
   ++status_.announces_rewritten;
 }
 
 void NatSession::on_inbound(const udp::endpoint& from, std::string& bytes) {
-  if (announces_.empty() || bytes.size() < loadtest::bep15::kAnnounceReplyHeader) return;
-  loadtest::bep15::Reply r;
-  std::span<const uint8_t> d(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
-  if (loadtest::bep15::parse_reply(d, from.address().is_v6(), r) != loadtest::bep15::ReplyError::ok ||
-      r.action != loadtest::bep15::announce || from.address().is_v6())
-    return;
-  auto it = announces_.find({from, r.transaction_id});
+  if (announces_.empty() || from.address().is_v6()) return;
+  auto r = read_announce_reply(bytes);
+  if (!r) return;
+  auto it = announces_.find({from, r->transaction_id});
   if (it == announces_.end()) return;
   announces_.erase(it);
   // The tracker's compact list says nothing about reachability: every peer not on one of our
@@ -179,9 +167,7 @@ void NatSession::on_inbound(const udp::endpoint& from, std::string& bytes) {
   auto self = client_->reflexive();
   std::vector<otaswarm::udp::PeerV4> keep;
   size_t asked = 0;
-  for (size_t i = 0; i < r.peers; ++i) {
-    const auto* p = d.data() + loadtest::bep15::kAnnounceReplyHeader + i * kPeerV4Size;
-    otaswarm::udp::PeerV4 entry{{p[0], p[1], p[2], p[3]}, static_cast<uint16_t>((p[4] << 8) | p[5])};
+  for (const auto& entry : r->peers) {
     udp::endpoint peer(asio::ip::address_v4(entry.ip), entry.port);
     if (ours(peer.address())) {
       keep.push_back(entry);
@@ -197,9 +183,8 @@ void NatSession::on_inbound(const udp::endpoint& from, std::string& bytes) {
     log::debug("rendezvous: asking for a path", {{"peer", text(peer)}});
     client_->connect({peer.address(), peer.port()});
   }
-  std::string out;
-  otaswarm::udp::build_announce_v4(out, r.transaction_id, r.interval, r.leechers, r.seeders, keep);
-  bytes = std::move(out);
+  r->peers = std::move(keep);
+  bytes = build_announce_reply(*r);
   if (asked) asio::post(io_, [this] { drive(); });
 }
 

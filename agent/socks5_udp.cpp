@@ -8,8 +8,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
-#include <array>
-#include <cstring>
 
 #include "common/log.h"
 #include "common/net.h"
@@ -34,37 +32,10 @@ bool looks_like_stun(std::string_view d) {
   return c == stun::kMagicCookie;
 }
 
-void put_endpoint(std::string& out, const asio::ip::address& a, uint16_t port) {
-  auto addr = net::unmap(a);
-  if (addr.is_v4()) {
-    out.push_back(static_cast<char>(socks5::kIpv4));
-    auto b = addr.to_v4().to_bytes();
-    out.append(reinterpret_cast<const char*>(b.data()), b.size());
-  } else {
-    out.push_back(static_cast<char>(socks5::kIpv6));
-    auto b = addr.to_v6().to_bytes();
-    out.append(reinterpret_cast<const char*>(b.data()), b.size());
-  }
-  out.push_back(static_cast<char>(port >> 8));
-  out.push_back(static_cast<char>(port & 0xFF));
-}
-
 // Outside the coroutine: GCC 12 miscompiles string-literal initializer lists in coroutines.
 void log_associate(const std::optional<udp::endpoint>& client, bool closed = false) {
   if (closed) return log::debug("socks5: UDP association closed");
   log::debug("socks5: UDP associate", {{"client", client ? net::format(*client) : std::string("(first datagram)")}});
-}
-
-// The IPv4 (4 bytes) or IPv6 (16 bytes) address at p.
-asio::ip::address address_at(const uint8_t* p, uint8_t atyp) {
-  if (atyp == socks5::kIpv4) {
-    asio::ip::address_v4::bytes_type b;
-    std::memcpy(b.data(), p, b.size());
-    return asio::ip::address_v4(b);
-  }
-  asio::ip::address_v6::bytes_type b;
-  std::memcpy(b.data(), p, b.size());
-  return asio::ip::address_v6(b);
 }
 
 std::string method_reply(bool noauth) {
@@ -75,7 +46,7 @@ std::string method_reply(bool noauth) {
 
 std::string reply(uint8_t code, const asio::ip::address& a, uint16_t port) {
   std::string r{static_cast<char>(socks5::kVersion), static_cast<char>(code), 0};
-  put_endpoint(r, a, port);
+  socks5::put_endpoint(r, a, port);
   return r;
 }
 
@@ -94,23 +65,6 @@ asio::awaitable<void> pump(tcp::socket& from, tcp::socket& to, std::shared_ptr<v
 }
 }  // namespace
 
-namespace socks5 {
-std::optional<UdpHeader> parse_udp_header(std::string_view d) {
-  if (d.size() < 4 || d[0] != 0 || d[1] != 0 || d[2] != 0) return std::nullopt;
-  auto atyp = static_cast<uint8_t>(d[3]);
-  size_t alen = atyp == kIpv4 ? 4 : atyp == kIpv6 ? 16 : 0;
-  if (alen == 0 || d.size() < 4 + alen + 2) return std::nullopt;
-  asio::ip::address addr = address_at(reinterpret_cast<const uint8_t*>(d.data()) + 4, atyp);
-  auto port = static_cast<uint16_t>((static_cast<uint8_t>(d[4 + alen]) << 8) | static_cast<uint8_t>(d[5 + alen]));
-  return UdpHeader{udp::endpoint(addr, port), 4 + alen + 2};
-}
-
-std::string udp_header(const udp::endpoint& from) {
-  std::string h(3, '\0');
-  put_endpoint(h, from.address(), from.port());
-  return h;
-}
-}  // namespace socks5
 
 // One TCP control connection: greeting, one request, then either the UDP association (held
 // until libtorrent closes the connection) or a CONNECT splice.
@@ -145,10 +99,10 @@ class Socks5UdpProxy::Control : public std::enable_shared_from_this<Control> {
     asio::ip::address addr;
     if (atyp == socks5::kIpv4) {
       if (!co_await rd(4)) co_return;
-      addr = address_at(buf.data(), socks5::kIpv4);
+      addr = socks5::address_at(buf.data(), socks5::kIpv4);
     } else if (atyp == socks5::kIpv6) {
       if (!co_await rd(16)) co_return;
-      addr = address_at(buf.data(), socks5::kIpv6);
+      addr = socks5::address_at(buf.data(), socks5::kIpv6);
     } else if (atyp == socks5::kDomain) {
       if (!co_await rd(1)) co_return;
       size_t n = buf[0];

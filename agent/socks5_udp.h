@@ -17,29 +17,14 @@
 #include <string>
 #include <string_view>
 
+#include "agent/socks5_wire.h"
+
 namespace otaswarm::agent {
 
 inline constexpr int kRelayReceiveBuffer = 4 << 20;  // a default-sized buffer dropped ~1.5 % under load
 inline constexpr size_t kMaxDatagram = 65536;
 inline constexpr size_t kMaxControlConnections = 32;
 
-namespace socks5 {
-inline constexpr uint8_t kVersion = 5;
-inline constexpr uint8_t kNoAuth = 0, kNoAcceptableMethod = 0xFF;
-inline constexpr uint8_t kConnect = 1, kUdpAssociate = 3;
-inline constexpr uint8_t kIpv4 = 1, kDomain = 3, kIpv6 = 4;
-inline constexpr uint8_t kSucceeded = 0, kGeneralFailure = 1, kHostUnreachable = 4, kCommandNotSupported = 7,
-                         kAddressNotSupported = 8;
-
-// RFC 1928 §7 UDP request header: RSV(2) FRAG(1) ATYP(1) DST.ADDR DST.PORT, then the data.
-// Fragments (FRAG ≠ 0) and domain names are not used by libtorrent: refused (nullopt).
-struct UdpHeader {
-  boost::asio::ip::udp::endpoint endpoint;
-  size_t size = 0;  // header bytes before the data
-};
-std::optional<UdpHeader> parse_udp_header(std::string_view datagram);
-std::string udp_header(const boost::asio::ip::udp::endpoint& from);
-}  // namespace socks5
 
 struct RelayHooks {
   // A datagram from outside that looks like STUN (magic cookie at offset 4).
