@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "agent/byte_accounting.h"
@@ -13,12 +14,12 @@
 
 namespace otaswarm::agent {
 
-// True for a peer endpoint a hole punch targeted (its bytes count as `punched`); called on
-// libtorrent's network thread.
-using PunchedPeer = std::function<bool(const net::Address&, uint16_t port)>;
+// The path of a peer NAT traversal reached (punched, relayed) by its endpoint, or nullopt;
+// called on libtorrent's network thread.
+using PeerPath = std::function<std::optional<Path>(const net::Address&, uint16_t port)>;
 
 // Adds the plugin to `atp.extensions`; `counters` must outlive the session.
 void add_byte_accounting(libtorrent::add_torrent_params& atp, std::shared_ptr<ByteCounters> counters,
-                         std::vector<net::Cidr> local_networks, PunchedPeer punched = {});
+                         std::vector<net::Cidr> local_networks, PeerPath nat_path = {});
 
 }  // namespace otaswarm::agent

@@ -42,6 +42,7 @@ constexpr int kStopTrackerTimeout = 1;                    // seconds for the "st
 constexpr auto kAlertWait = std::chrono::milliseconds(100);
 constexpr const char* kResumeFile = "resume.dat";
 constexpr auto kAssociateWait = std::chrono::seconds(3);
+constexpr auto kTrackerHold = std::chrono::seconds(10);  // longest wait for the rendezvous before announcing
 constexpr auto kProbeWaitOnExit = std::chrono::seconds(10);  // the probe result is logged once, as before
 
 std::string error_text(const lt::error_code& ec) { return ec.message(); }
@@ -215,14 +216,13 @@ class Fetch {
   // With a rendezvous the agent owns the public UDP socket at --listen and libtorrent talks
   // through it via the loopback SOCKS5 relay (uTP only; LIBTORRENT.md).
   bool start_nat(std::string& err) {
-    if (!o_.rendezvous_api.empty())
-      log::info("rendezvous API given: TURN relaying is not implemented yet", {{"rendezvous_api", o_.rendezvous_api}});
     auto listen = net::parse_host_port(o_.listen);
     NatSessionOptions no;
     no.listen = boost::asio::ip::udp::endpoint(net::unmap(listen->address), listen->port);
     no.local_networks = local_networks();
     no.rendezvous.server = *o_.rendezvous;
     no.rendezvous.token = o_.token;
+    no.rendezvous_api = o_.rendezvous_api;
     const auto& v1 = ti_->info_hashes().v1;
     no.rendezvous.info_hash.assign(reinterpret_cast<const char*>(v1.data()), v1.size());
     try {
@@ -298,14 +298,19 @@ class Fetch {
     atp.flags |= lt::torrent_flags::override_trackers | lt::torrent_flags::override_web_seeds;
     atp.trackers.clear();
     atp.tracker_tiers.clear();
-    for (const auto& [url, tier] : trackers_) {
-      atp.trackers.push_back(url);
-      atp.tracker_tiers.push_back(tier);
+    // With NAT traversal the trackers come in once the rendezvous answered (or gave up): the
+    // first announce then carries the ticket and the port the rendezvous saw, which an early
+    // re-announce would not change at the tracker. The web seed starts at once either way.
+    if (!nat_) {
+      for (const auto& [url, tier] : trackers_) {
+        atp.trackers.push_back(url);
+        atp.tracker_tiers.push_back(tier);
+      }
     }
     atp.url_seeds = webseeds_;
     atp.http_seeds.clear();
-    PunchedPeer punched;
-    if (nat_) punched = [nat = nat_.get()](const net::Address& a, uint16_t port) { return nat->punched(a, port); };
+    PeerPath punched;
+    if (nat_) punched = [nat = nat_.get()](const net::Address& a, uint16_t port) { return nat->path_of(a, port); };
     add_byte_accounting(atp, counters_, local_networks(), std::move(punched));
     lt::error_code ec;
     handle_ = session_->add_torrent(std::move(atp), ec);
@@ -389,24 +394,27 @@ class Fetch {
       handle_.connect_peer(it->peer);
       it = pending_dials_.erase(it);
     }
-    if (!ticket_applied_) {
+    if (!trackers_added_) {
       auto st = nat_->status();
-      if (!st.nat_ticket.empty()) {
-        ticket_applied_ = true;
-        log::info("nat: ticket from the rendezvous goes into every announce");
-        // UDP announces get it on their way out (NatSession); HTTP ones carry it in the URL.
+      bool rendezvous_answered = st.registered;
+      bool rendezvous_failed = st.rendezvous.timeouts + st.rendezvous.refusals + st.rendezvous.garbage > 0;
+      if (rendezvous_answered || rendezvous_failed || now - start_ >= kTrackerHold) {
+        trackers_added_ = true;
+        if (!st.nat_ticket.empty()) log::info("nat: ticket from the rendezvous goes into every announce");
+        else log::info("nat: announcing without a NAT ticket", {{"registered", st.registered ? "true" : "false"}});
+        // UDP announces get the ticket on their way out (NatSession); HTTP ones in the URL.
         std::vector<lt::announce_entry> entries;
-        bool http = false;
         for (const auto& [url, tier] : trackers_) {
           lt::announce_entry e(url);
-          if (url.rfind("http", 0) == 0) {
+          if (url.rfind("http", 0) == 0 && !st.nat_ticket.empty())
             e.url += std::string(url.find('?') == std::string::npos ? "?" : "&") + "nat=" + st.nat_ticket;
-            http = true;
-          }
           e.tier = static_cast<std::uint8_t>(tier);
           entries.push_back(std::move(e));
         }
-        if (http) handle_.replace_trackers(entries);
+        if (!entries.empty()) {
+          handle_.replace_trackers(entries);
+          handle_.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
+        }
       }
     }
   }
@@ -555,7 +563,10 @@ class Fetch {
                         {"announces_rewritten", std::to_string(st.announces_rewritten)},
                         {"relayed_out", std::to_string(st.relay.out)},
                         {"relayed_in", std::to_string(st.relay.in)},
-                        {"relay_dropped", std::to_string(st.relay.dropped)}});
+                        {"relay_dropped", std::to_string(st.relay.dropped)},
+                        {"turn", st.turn},
+                        {"turn_datagrams_in", std::to_string(st.relay_datagrams_in)},
+                        {"turn_datagrams_out", std::to_string(st.relay_datagrams_out)}});
       nat_->stop();
     }
   }
@@ -576,7 +587,7 @@ class Fetch {
   std::unique_ptr<NatSession> nat_;
   std::vector<Dial> pending_dials_;
   std::string localip_;
-  bool ticket_applied_ = false;
+  bool trackers_added_ = false;
   Reasons reasons_;
   std::string failure_;
   bool moving_ = false, finished_ = false, resume_saved_ = false, bar_shown_ = false;

@@ -3,6 +3,9 @@
 #include <algorithm>
 
 #include "agent/announce_rewrite.h"
+#include "common/http/client.h"
+#include "common/http/url.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "common/proto/stun.h"
 
@@ -48,7 +51,7 @@ NatSession::NatSession(NatSessionOptions options)
     : options_(std::move(options)), filtering_(io_), timer_(io_) {
   RelayHooks hooks;
   hooks.on_stun = [this](const udp::endpoint& from, std::string_view b) { on_stun(from, b); };
-  hooks.on_outbound = [this](const udp::endpoint& to, std::string& b) { on_outbound(to, b); };
+  hooks.on_outbound = [this](const udp::endpoint& to, std::string& b) { return on_outbound(to, b); };
   hooks.on_inbound = [this](const udp::endpoint& from, std::string& b) { on_inbound(from, b); };
   proxy_ = std::make_unique<Socks5UdpProxy>(io_, options_.listen, std::move(hooks));
   server_ = to_udp(options_.rendezvous.server);
@@ -67,6 +70,41 @@ void NatSession::start() {
   read_filter();
   asio::post(io_, [this] { drive(); });
   thread_ = std::thread([this] { io_.run(); });
+  if (!options_.rendezvous_api.empty()) creds_thread_ = std::thread([this] { fetch_credentials(); });
+}
+
+// coturn REST credentials and the TURN URI from the device API (common/http/client, blocking:
+// on a thread of its own). Only a relay decision uses them.
+void NatSession::fetch_credentials() {
+  Credentials c;
+  try {
+    auto url = http::parse_url(options_.rendezvous_api);
+    if (!url) throw std::runtime_error("bad --rendezvous-api URL");
+    url->target = "/v1/turn-credentials";
+    http::ClientOptions co;
+    co.timeout = std::chrono::seconds(5);
+    auto r = http::request(http::bhttp::verb::post, *url, {{"Authorization", "Bearer " + options_.rendezvous.token}}, "", co);
+    if (r.status != 200) throw std::runtime_error("HTTP " + std::to_string(r.status));
+    auto j = Json::parse(r.body);
+    c.username = j.at("username").get<std::string>();
+    c.password = j.at("password").get<std::string>();
+    for (const auto& u : j.value("uris", Json::array())) {
+      // turn:HOST:PORT?transport=udp
+      std::string t = u.get<std::string>();
+      if (t.rfind("turn:", 0) != 0) continue;
+      t = t.substr(5, t.find('?') == std::string::npos ? std::string::npos : t.find('?') - 5);
+      if (auto hp = net::parse_host_port(t)) {
+        c.server = hp;
+        break;
+      }
+    }
+    if (!c.server) c.error = "no turn: URI with IP:PORT in the credentials";
+  } catch (const std::exception& e) {
+    c.error = std::string("TURN credentials: ") + e.what();
+  }
+  if (!c.error.empty()) log::warn("relay unavailable", {{"error", c.error}});
+  std::lock_guard lock(mu_);
+  creds_ = std::move(c);
 }
 
 void NatSession::read_filter() {
@@ -91,6 +129,7 @@ void NatSession::stop() {
     io_.stop();
   });
   thread_.join();
+  if (creds_thread_.joinable()) creds_thread_.join();
 }
 
 uint16_t NatSession::proxy_port() const { return proxy_->control_port(); }
@@ -106,6 +145,14 @@ std::vector<Dial> NatSession::take_dials() {
 bool NatSession::punched(const asio::ip::address& a, uint16_t port) const {
   std::lock_guard lock(mu_);
   return punched_.count(udp::endpoint(net::unmap(a), port)) > 0;
+}
+
+std::optional<Path> NatSession::path_of(const asio::ip::address& a, uint16_t port) const {
+  udp::endpoint e(net::unmap(a), port);
+  std::lock_guard lock(mu_);
+  if (relayed_.count(e)) return Path::relayed;
+  if (punched_.count(e)) return Path::punched;
+  return std::nullopt;
 }
 
 NatSessionStatus NatSession::status() const {
@@ -129,6 +176,22 @@ bool NatSession::ours(const asio::ip::address& a) const {
 }
 
 void NatSession::on_stun(const udp::endpoint& from, std::string_view bytes) {
+  if (turn_ && from == turn_server_) {
+    if (auto d = turn_->on_datagram(bytes, RdvClock::now())) {
+      udp::endpoint peer = to_udp(d->peer);
+      if (relay_peers_.insert(peer).second) {
+        log::info("relay: peer reached through the TURN allocation", {{"peer", text(peer)}});
+        std::lock_guard lock(mu_);
+        relayed_.insert(peer);
+      }
+      proxy_->to_libtorrent(peer, d->payload);
+      std::lock_guard lock(mu_);
+      ++status_.relay_datagrams_in;
+      return;
+    }
+    drive();
+    return;
+  }
   auto parsed = stun::parse(bytes);
   if (parsed.ok() && parsed.message.method() == stun::method::binding && parsed.message.cls() == stun::Class::indication) {
     std::lock_guard lock(mu_);
@@ -139,11 +202,18 @@ void NatSession::on_stun(const udp::endpoint& from, std::string_view bytes) {
   drive();
 }
 
-void NatSession::on_outbound(const udp::endpoint& to, std::string& bytes) {
+bool NatSession::on_outbound(const udp::endpoint& to, std::string& bytes) {
+  if (turn_ && relay_peers_.count(to)) {
+    // A peer that reached us through our allocation: the reply goes back the same way.
+    proxy_->send_public(turn_server_, turn_->send_indication({to.address(), to.port()}, bytes));
+    std::lock_guard lock(mu_);
+    ++status_.relay_datagrams_out;
+    return true;
+  }
   // libtorrent behind a proxy announces port 1: the tracker must hand out our public port.
   const auto& refl = client_->reflexive();
   auto tid = rewrite_announce(bytes, refl ? refl->port : proxy_->public_local().port(), client_->nat_ticket());
-  if (!tid) return;
+  if (!tid) return false;
   auto now = RdvClock::now();
   if (announces_.size() >= kMaxAnnouncesRemembered) {
     for (auto it = announces_.begin(); it != announces_.end();)
@@ -153,6 +223,7 @@ void NatSession::on_outbound(const udp::endpoint& to, std::string& bytes) {
   announces_[{to, *tid}] = now;
   std::lock_guard lock(mu_);
   ++status_.announces_rewritten;
+  return false;
 }
 
 void NatSession::on_inbound(const udp::endpoint& from, std::string& bytes) {
@@ -191,6 +262,10 @@ void NatSession::on_inbound(const udp::endpoint& from, std::string& bytes) {
 void NatSession::on_order(const PunchOrder& o) {
   udp::endpoint peer = to_udp(o.reflexive);
   auto now = RdvClock::now();
+  if (o.action == rdv::Action::relay) {
+    auto self = client_->reflexive();
+    return on_relay_order(o, self && lower(to_udp(*self), peer));
+  }
   auto last = last_order_.find(peer);
   if (last != last_order_.end() && now - last->second < kRepunchAfter) return;  // both sides asked: one session
   if (last_order_.size() >= kMaxPunchTargets) last_order_.clear();
@@ -205,7 +280,6 @@ void NatSession::on_order(const PunchOrder& o) {
       punch = !dial;
       break;
     case rdv::Action::relay:
-      log::info("rendezvous: relay decision (TURN relaying is not implemented yet)", {{"peer", text(peer)}});
       return;
   }
   log::info("nat: path to peer", {{"peer", text(peer)}, {"device", o.device_id},
@@ -216,6 +290,51 @@ void NatSession::on_order(const PunchOrder& o) {
   status_.punch_targets = punched_.size();
   if (dial) dials_.push_back(Dial{tcp::endpoint(peer.address(), peer.port()), o.start});
   if (punch) punches_.push_back(Punch{peer, o.start - kPunchLead, o.start + kPunchDuration, o.start - kPunchLead});
+}
+
+// One side allocates (the lower reflexive endpoint, as for punching) and hands its relayed
+// address to the peer through a second RDV-CONNECT; the other dials that address, so one
+// connection crosses the relay and libtorrent on the allocating side only accepts.
+void NatSession::on_relay_order(const PunchOrder& o, bool allocate) {
+  udp::endpoint peer = to_udp(o.reflexive);
+  if (!allocate) {
+    if (!o.relayed) return;  // the allocating side tells us its relayed address next
+    udp::endpoint relayed = to_udp(*o.relayed);
+    if (!relay_dialled_.insert(relayed).second) return;
+    log::info("nat: path to peer", {{"peer", text(peer)}, {"device", o.device_id}, {"decision", "relay"},
+                                     {"role", "dial"}, {"relayed", text(relayed)}});
+    std::lock_guard lock(mu_);
+    relayed_.insert(relayed);
+    dials_.push_back(Dial{tcp::endpoint(relayed.address(), relayed.port()), RdvClock::now()});
+    return;
+  }
+  if (relay_wanted_.count(peer) || relay_asked_.count(peer)) return;
+  log::info("nat: path to peer", {{"peer", text(peer)}, {"device", o.device_id}, {"decision", "relay"},
+                                   {"role", "allocate"}});
+  if (!turn_) {
+    std::optional<Credentials> c;
+    {
+      std::lock_guard lock(mu_);
+      c = creds_;
+    }
+    if (!c || !c->server) {
+      std::string why = !c ? "no TURN credentials yet (--rendezvous-api)" : c->error;
+      log::warn("relay unavailable", {{"peer", text(peer)}, {"error", why}});
+      std::lock_guard lock(mu_);
+      status_.turn = why;
+      return;
+    }
+    TurnOptions to{*c->server, c->username, c->password};
+    if (!o.turn_username.empty()) {
+      to.username = o.turn_username;
+      to.password = o.turn_password;
+    }
+    turn_ = std::make_unique<TurnClient>(to);
+    turn_server_ = to_udp(*c->server);
+    turn_->start(RdvClock::now());
+  }
+  turn_->permit(o.reflexive.address);
+  relay_wanted_.insert(peer);
 }
 
 void NatSession::drive() {
@@ -240,12 +359,33 @@ void NatSession::drive() {
     probe_ = r;
   }
   while (auto o = client_->next_order()) on_order(*o);
+  if (turn_) {
+    while (auto d = turn_->poll(now)) proxy_->send_public(turn_server_, *d);
+    if (turn_->relayed() && !relay_wanted_.empty()) {
+      for (const auto& p : relay_wanted_) {
+        log::info("relay: allocation ready, telling the peer", {{"peer", text(p)}, {"relayed", net::format(turn_->relayed()->address, turn_->relayed()->port)}});
+        client_->connect({p.address(), p.port()}, *turn_->relayed());
+        relay_asked_.insert(p);
+      }
+      relay_wanted_.clear();
+      while (auto d = client_->poll(now)) proxy_->send_public(to_udp(d->to), d->bytes);
+      std::lock_guard lock(mu_);
+      status_.turn = net::format(turn_->relayed()->address, turn_->relayed()->port);
+    }
+    if (turn_->failed() && !relay_wanted_.empty()) {
+      log::warn("relay unavailable", {{"error", turn_->error()}});
+      relay_wanted_.clear();
+      std::lock_guard lock(mu_);
+      status_.turn = turn_->error();
+    }
+  }
   while (auto f = client_->next_failed()) {
     // No path from the rendezvous (e.g. a peer without an agent): libtorrent dials it directly.
     std::lock_guard lock(mu_);
     dials_.push_back(Dial{tcp::endpoint(net::unmap(f->address), f->port), now});
   }
   auto wake = std::min(client_->wakeup(), now + kMaxTimerWait);
+  if (turn_) wake = std::min(wake, std::max(turn_->wakeup(), now));
   std::string packet;
   uint64_t sent = 0;
   for (auto it = punches_.begin(); it != punches_.end();) {

@@ -21,8 +21,10 @@
 #include <thread>
 #include <vector>
 
+#include "agent/byte_accounting.h"
 #include "agent/rendezvous_client.h"
 #include "agent/socks5_udp.h"
+#include "agent/turn_client.h"
 #include "common/net.h"
 
 namespace otaswarm::agent {
@@ -37,6 +39,7 @@ struct NatSessionOptions {
   boost::asio::ip::udp::endpoint listen;  // the public socket (--listen)
   RendezvousOptions rendezvous;
   std::vector<net::Cidr> local_networks;  // our own subnets: peers there are not asked about
+  std::string rendezvous_api;             // device API: coturn REST credentials and URI (relay)
 };
 
 // A peer libtorrent must dial at `at` (connect_peer).
@@ -54,6 +57,8 @@ struct NatSessionStatus {
   uint64_t punch_packets_sent = 0;
   uint64_t punch_packets_received = 0;
   size_t punch_targets = 0;
+  std::string turn;  // TURN allocation ("ip:port"), or why there is none
+  uint64_t relay_datagrams_in = 0, relay_datagrams_out = 0;
 };
 
 class NatSession {
@@ -72,6 +77,8 @@ class NatSession {
   bool associated() const { return proxy_->associated(); }
   std::vector<Dial> take_dials();
   bool punched(const boost::asio::ip::address& a, uint16_t port) const;
+  // punched / relayed for peers NAT traversal reached, by endpoint; nullopt otherwise.
+  std::optional<Path> path_of(const boost::asio::ip::address& a, uint16_t port) const;
   NatSessionStatus status() const;
   // True once the probe ran (with its result; unknown when the rendezvous is silent).
   bool probe_done(ProbeResult& out) const;
@@ -83,7 +90,9 @@ class NatSession {
     RdvClock::time_point next{};
   };
   void on_stun(const boost::asio::ip::udp::endpoint& from, std::string_view bytes);
-  void on_outbound(const boost::asio::ip::udp::endpoint& to, std::string& bytes);
+  bool on_outbound(const boost::asio::ip::udp::endpoint& to, std::string& bytes);
+  void on_relay_order(const PunchOrder& o, bool allocate);
+  void fetch_credentials();
   void on_inbound(const boost::asio::ip::udp::endpoint& from, std::string& bytes);
   void on_order(const PunchOrder& o);
   void drive();
@@ -108,10 +117,21 @@ class NatSession {
   std::set<boost::asio::ip::udp::endpoint> asked_;
   std::map<boost::asio::ip::udp::endpoint, RdvClock::time_point> last_order_;
   std::vector<Punch> punches_;
+  std::unique_ptr<TurnClient> turn_;
+  boost::asio::ip::udp::endpoint turn_server_;
+  std::set<boost::asio::ip::udp::endpoint> relay_wanted_, relay_asked_, relay_dialled_;
+  std::set<boost::asio::ip::udp::endpoint> relay_peers_;  // as coturn sees them (Data indications)
+  std::thread creds_thread_;
+  struct Credentials {
+    std::string username, password;
+    std::optional<net::HostPort> server;
+    std::string error;
+  };
+  std::optional<Credentials> creds_;  // guarded by mu_
 
   mutable std::mutex mu_;  // guards the rest
   std::vector<Dial> dials_;
-  std::set<boost::asio::ip::udp::endpoint> punched_;
+  std::set<boost::asio::ip::udp::endpoint> punched_, relayed_;
   NatSessionStatus status_;
   std::optional<ProbeResult> probe_;
 };

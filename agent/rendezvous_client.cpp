@@ -93,9 +93,9 @@ std::optional<ProbeDatagram> RendezvousClient::poll(RdvClock::time_point now) {
   if (!registered_) return std::nullopt;
   while (!wanted_.empty() && connects_.size() < kMaxPendingConnects) {
     auto tid = stun::random_transaction_id();
-    rdv::ConnectRequest req{options_.token, options_.info_hash, "", wanted_.front(), std::nullopt};
+    rdv::ConnectRequest req{options_.token, options_.info_hash, "", wanted_.front().first, wanted_.front().second};
     auto t = make(rdv::build_connect(req, tid), tid, now);
-    t.peer = wanted_.front();
+    t.peer = wanted_.front().first;
     wanted_.erase(wanted_.begin());
     connects_.push_back(std::move(t));
   }
@@ -129,9 +129,9 @@ RdvClock::time_point RendezvousClient::wakeup() const {
   return w;
 }
 
-void RendezvousClient::connect(const net::HostPort& peer) {
+void RendezvousClient::connect(const net::HostPort& peer, std::optional<net::HostPort> relayed) {
   if (wanted_.size() + connects_.size() >= kMaxPendingConnects * 4) return;
-  wanted_.push_back(peer);
+  wanted_.emplace_back(peer, relayed);
 }
 
 std::optional<net::HostPort> RendezvousClient::next_failed() {

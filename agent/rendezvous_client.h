@@ -83,7 +83,8 @@ class RendezvousClient {
   void on_datagram(ProbeSocket socket, const net::HostPort& from, std::string_view bytes, RdvClock::time_point now);
 
   // Asks the rendezvous for a path to the peer at this (reflexive) endpoint, once registered.
-  void connect(const net::HostPort& peer);
+  // `relayed`: our TURN allocation, forwarded to the peer in its RDV-PUNCH (relay decisions).
+  void connect(const net::HostPort& peer, std::optional<net::HostPort> relayed = std::nullopt);
   // Punch orders in arrival order.
   std::optional<PunchOrder> next_order();
   // Peers whose RDV-CONNECT failed (refused, unanswered, unreadable): reach them directly.
@@ -129,7 +130,7 @@ class RendezvousClient {
   std::string ticket_;
   nat::NatClass class_;
   std::optional<net::HostPort> reflexive_;
-  std::vector<net::HostPort> wanted_;  // connects asked for, not yet sent
+  std::vector<std::pair<net::HostPort, std::optional<net::HostPort>>> wanted_;  // asked for, not yet sent
   std::vector<Transaction> connects_;
   std::deque<PunchOrder> orders_;
   std::deque<net::HostPort> failed_;

@@ -216,6 +216,19 @@ void Socks5UdpProxy::send_public(const udp::endpoint& to, std::string_view bytes
   if (ec) ++stats_.dropped;
 }
 
+void Socks5UdpProxy::to_libtorrent(const udp::endpoint& from, std::string_view bytes) {
+  if (!client_) {
+    ++stats_.dropped;
+    return;
+  }
+  std::string out = socks5::udp_header(from);
+  out.append(bytes);
+  boost::system::error_code ec;
+  relay_.send_to(asio::buffer(out), *client_, 0, ec);
+  if (ec) ++stats_.dropped;
+  else ++stats_.in;
+}
+
 void Socks5UdpProxy::accept() {
   acceptor_.async_accept([this, alive = alive_](boost::system::error_code ec, tcp::socket s) {
     if (!*alive) return;
@@ -272,8 +285,8 @@ void Socks5UdpProxy::read_relay() {
           ++stats_.dropped;
         } else {
           std::string data(relay_buf_.data() + h->size, n - h->size);
-          if (hooks_.on_outbound) hooks_.on_outbound(h->endpoint, data);
-          send_public(h->endpoint, data);
+          bool sent = hooks_.on_outbound && hooks_.on_outbound(h->endpoint, data);
+          if (!sent) send_public(h->endpoint, data);
           ++stats_.out;
         }
       }

@@ -29,8 +29,9 @@ inline constexpr size_t kMaxControlConnections = 32;
 struct RelayHooks {
   // A datagram from outside that looks like STUN (magic cookie at offset 4).
   std::function<void(const boost::asio::ip::udp::endpoint& from, std::string_view bytes)> on_stun;
-  // A datagram libtorrent sends out; may rewrite `bytes` (BEP 15 announces) before it leaves.
-  std::function<void(const boost::asio::ip::udp::endpoint& to, std::string& bytes)> on_outbound;
+  // A datagram libtorrent sends out; may rewrite `bytes` (BEP 15 announces) before it leaves,
+  // or return true when it sent the datagram itself (through a TURN allocation).
+  std::function<bool(const boost::asio::ip::udp::endpoint& to, std::string& bytes)> on_outbound;
   // A non-STUN datagram from outside, before it is relayed to libtorrent; may rewrite `bytes`
   // (BEP 15 announce replies), or empty it to drop it.
   std::function<void(const boost::asio::ip::udp::endpoint& from, std::string& bytes)> on_inbound;
@@ -57,6 +58,8 @@ class Socks5UdpProxy {
   boost::asio::ip::udp::endpoint public_local() const;
   // The agent's own datagrams out of the public socket (io thread only).
   void send_public(const boost::asio::ip::udp::endpoint& to, std::string_view bytes);
+  // A datagram to libtorrent as if `from` had sent it (TURN Data indications; io thread only).
+  void to_libtorrent(const boost::asio::ip::udp::endpoint& from, std::string_view bytes);
   const RelayStats& stats() const { return stats_; }
   // libtorrent holds a UDP association (any thread).
   bool associated() const { return associated_.load(); }

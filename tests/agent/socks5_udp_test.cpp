@@ -66,6 +66,7 @@ class Socks5UdpProxyTest : public ::testing::Test {
     hooks.on_inbound = [this](const udp::endpoint&, std::string&) { ++inbound_seen; };
     hooks.on_outbound = [](const udp::endpoint&, std::string& b) {
       if (b == "rewrite me") b = "rewritten";
+      return false;
     };
     proxy = std::make_unique<Socks5UdpProxy>(io, udp::endpoint(kLoopback, 0), std::move(hooks));
     proxy->start();

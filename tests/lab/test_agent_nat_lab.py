@@ -1,9 +1,10 @@
-"""otaswarm-agent through real NATs (network namespaces, the routers of test_nat_lab.py): two
-agents behind two different port-restricted NATs (MASQUERADE), the real otaswarm-tracker
-(UDP announces) and otaswarm-rendezvous (two IPs) on the "public" segment, and a slow
-counting Range web seed. One agent seeds; the other completes with bytes.punched > 0, i.e. a
-uTP connection through both NATs opened by the agents' own hole punch. A third agent, with
-an unreachable rendezvous, completes from the web seed. Needs root; skips otherwise. Every
+"""otaswarm-agent through real NATs (network namespaces, the routers of test_nat_lab.py): the
+real otaswarm-tracker (UDP announces), otaswarm-rendezvous (two IPs, device API) and coturn on
+the "public" segment, and a slow counting Range web seed. Two agents behind two different
+port-restricted NATs (MASQUERADE), one seeding: the other completes with bytes.punched > 0,
+i.e. a uTP connection through both NATs opened by the agents' own hole punch. Two behind
+--random-fully NATs: relayed through coturn (bytes.relayed > 0). An agent with an
+unreachable rendezvous completes from the web seed. Needs root; skips otherwise. Every
 namespace is deleted and every process stopped by PID in teardown."""
 import ctypes
 import filecmp
@@ -16,10 +17,10 @@ import threading
 import time
 import unittest
 
-from otaswarm_harness import Proc, bin_path
+from otaswarm_harness import Proc, bin_path, write_secret
 from range_server import RangeServer
 from tracker_harness import Tracker, create_torrent, make_payload
-from test_nat_lab import PUB_NET, RDV_ALT_IP, RDV_IP, STUN_PORT, Lab, netns_available, sh
+from test_nat_lab import PUB_NET, RDV_ALT_IP, RDV_IP, STUN_PORT, TURN_IP, TURN_SECRET, Lab, netns_available, sh
 
 SERVICES_IP = PUB_NET + "4"      # tracker and web seed
 DEAD_RDV = PUB_NET + "99"        # nothing answers there
@@ -162,10 +163,23 @@ class AgentNatLab(unittest.TestCase):
             cls.fast = in_netns(cls.lab.pub, lambda: RangeServer(s3, host=SERVICES_IP))
             cls.servers.append(cls.fast)
             cls.tracker = NsTracker(cls.lab.pub, SERVICES_IP)
+            turn_secret = write_secret(cls.tmp.name, "turn", TURN_SECRET)
             cls.rdv = Proc(["ip", "netns", "exec", cls.lab.pub, bin_path("otaswarm-rendezvous"),
                             "--stun-listen", "%s:%d" % (RDV_IP, STUN_PORT), "--alt-ip", RDV_ALT_IP,
-                            "--admin-listen", "127.0.0.1:0", "--threads", "1",
-                            "--token-key-file", cls.tracker.key_file])
+                            "--api-listen", RDV_IP + ":0", "--admin-listen", "127.0.0.1:0", "--threads", "1",
+                            "--token-key-file", cls.tracker.key_file, "--turn-secret-file", turn_secret,
+                            "--turn-uri", "turn:%s:%d?transport=udp" % (TURN_IP, STUN_PORT)])
+            cls.api = "http://" + cls.rdv.addr("api")
+            cls.coturn = subprocess.Popen(
+                ["ip", "netns", "exec", cls.lab.pub, "turnserver", "-n", "--listening-ip=" + TURN_IP,
+                 "--relay-ip=" + TURN_IP, "--listening-port=%d" % STUN_PORT, "--use-auth-secret",
+                 "--static-auth-secret=" + TURN_SECRET, "--realm=lab.otaswarm", "--no-tls", "--no-dtls", "--no-cli",
+                 "--no-rfc5780", "--pidfile=" + os.path.join(cls.tmp.name, "turn.pid"),
+                 "--userdb=" + os.path.join(cls.tmp.name, "turndb"),
+                 "--log-file=" + os.path.join(cls.tmp.name, "turn.log"), "--simple-log"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_for(lambda: "%s:%d" % (TURN_IP, STUN_PORT) in cls.lab.exec(cls.lab.pub, "ss", "-Hlun", check=False).stdout,
+                     15, 0.1)
             cls.torrent = os.path.join(cls.tmp.name, "ota.torrent")
             web = "http://%s:%d/%s" % (SERVICES_IP, cls.slow.port, NAME)
             create_torrent(cls.payload, cls.torrent, [web], ["udp://%s/announce" % cls.tracker.proc.addr("udp")])
@@ -176,6 +190,13 @@ class AgentNatLab(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        if getattr(cls, "coturn", None):
+            cls.coturn.terminate()
+            try:
+                cls.coturn.wait(10)
+            except subprocess.TimeoutExpired:
+                cls.coturn.kill()
+                cls.coturn.wait()
         if getattr(cls, "rdv", None):
             cls.rdv.stop()
         if getattr(cls, "tracker", None):
@@ -202,13 +223,16 @@ class AgentNatLab(unittest.TestCase):
         return "\n".join("--- %s\nstdout tail: %s\nstderr tail:\n%s" % (a.p.args[3], a.lines()[-2:], a.stderr()[-4000:])
                          for a in agents)
 
-    def test_punched_peer_behind_two_port_restricted_nats(self):
+    def seed_and_leech(self, seed_phone, leech_phone, tag, *extra):
+        """A seeding agent behind one router, then a leeching one behind another; returns the
+        leecher's last line once it completed (asserted) and the web seed's bytes meanwhile."""
         rdv = "%s:%d" % (RDV_IP, STUN_PORT)
         # The seeder starts with the whole file in its state dir: it verifies it, then seeds.
-        seed_state = os.path.join(self.tmp.name, "seed-state")
+        seed_state = os.path.join(self.tmp.name, tag + "-seed-state")
         os.makedirs(seed_state, exist_ok=True)
         shutil.copy(self.payload, os.path.join(seed_state, NAME))
-        seeder = self.agent("a", "lab-seeder", "--rendezvous", rdv, "--seed-time", "150", state_dir=seed_state)
+        seeder = self.agent(seed_phone, tag + "-seeder", "--rendezvous", rdv, "--seed-time", "150", *extra,
+                            state_dir=seed_state)
 
         def seeder_ready():
             seeding = any(x.get("state") == "seeding" for x in seeder.lines())
@@ -217,20 +241,30 @@ class AgentNatLab(unittest.TestCase):
         self.assertTrue(wait_for(seeder_ready, SEED_READY_TIMEOUT), self.diagnostics(seeder))
 
         sent_before = self.slow.bytes_sent
-        leecher = self.agent("b", "lab-leecher", "--rendezvous", rdv)
+        leecher = self.agent(leech_phone, tag + "-leecher", "--rendezvous", rdv, *extra)
         rc = leecher.wait(LEECH_TIMEOUT)
         self.assertEqual(rc, 0, self.diagnostics(leecher, seeder))
         last = leecher.lines()[-1]
         self.assertEqual((last.get("done"), last.get("verified")), (True, True), last)
         self.assertTrue(filecmp.cmp(leecher.final, self.payload, shallow=False))
+        web = self.slow.bytes_sent - sent_before
+        print("\n%s leecher bytes: %s, web seed sent %d of %d" % (tag, last["bytes"], web, PAYLOAD_SIZE))
+        return leecher, seeder, last, web
+
+    def test_punched_peer_behind_two_port_restricted_nats(self):
+        leecher, seeder, last, web = self.seed_and_leech("a", "b", "punch")
         self.assertGreater(last["bytes"]["punched"], 0, self.diagnostics(leecher, seeder))
         # The punched path carried the download: the slow web seed sent less than the file.
-        self.assertLess(self.slow.bytes_sent - sent_before, PAYLOAD_SIZE, last)
-        print("\nleecher bytes: %s, web seed sent %d of %d" % (last["bytes"], self.slow.bytes_sent - sent_before,
-                                                              PAYLOAD_SIZE))
+        self.assertLess(web, PAYLOAD_SIZE, last)
         nat = [m for m in leecher.logs() if m.get("msg") == "nat"]
         self.assertTrue(nat and nat[-1]["registered"] == "true", nat)
         self.assertGreater(int(nat[-1]["announces_rewritten"]), 0, nat)
+
+    def test_relayed_peer_behind_two_symmetric_nats(self):
+        # --random-fully: address-and-port-dependent mapping on both sides → relay via coturn.
+        leecher, seeder, last, web = self.seed_and_leech("c", "d", "relay", "--rendezvous-api", self.api)
+        self.assertGreater(last["bytes"]["relayed"], 0, self.diagnostics(leecher, seeder))
+        self.assertLess(web, PAYLOAD_SIZE, last)
 
     def test_unreachable_rendezvous_completes_from_the_web_seed(self):
         a = self.agent("c", "lab-alone", "--rendezvous", "%s:%d" % (DEAD_RDV, STUN_PORT),
