@@ -83,6 +83,7 @@ std::optional<std::string> TurnClient::poll(TurnClock::time_point now) {
 }
 
 TurnClock::time_point TurnClient::wakeup() const {
+  if (failed() || !started_) return TurnClock::time_point::max();
   auto w = std::min(refresh_at_, permissions_at_);
   if (tx_) w = std::min({w, tx_->next, tx_->deadline});
   if (!tx_ && !pending_.empty()) w = TurnClock::time_point::min();

@@ -1,5 +1,5 @@
-// libFuzzer entry point for what the agent's relay parses (agent/socks5_udp.h,
-// agent/announce_rewrite.h): SOCKS5 UDP headers from libtorrent, BEP 15 announces it rewrites
+// libFuzzer entry point for what the agent's relay parses (agent/socks5_wire.h,
+// agent/announce_rewrite.h, agent/turn_client.h): SOCKS5 UDP headers from libtorrent, BEP 15 announces it rewrites
 // and announce replies it filters. Any bytes: a refusal or a result that parses again.
 #include <cstddef>
 #include <cstdint>
@@ -8,6 +8,7 @@
 
 #include "agent/announce_rewrite.h"
 #include "agent/socks5_wire.h"
+#include "agent/turn_client.h"
 #include "common/net.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -29,5 +30,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto again = agent::read_announce_reply(agent::build_announce_reply(*r));
     if (!again || again->peers.size() != r->peers.size()) std::abort();
   }
+  // What the TURN server (or anyone spoofing it) sends: ignored, a Data indication, or a
+  // reply that moves the client on; never a crash.
+  static agent::TurnClient turn{agent::TurnOptions{*net::parse_host_port("192.0.2.3:3478"), "u", "p"}};
+  auto now = agent::TurnClock::now();
+  turn.start(now);
+  (void)turn.poll(now);
+  if (auto d = turn.on_datagram(in, now); d && d->payload.size() > in.size()) std::abort();
   return 0;
 }
