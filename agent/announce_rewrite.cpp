@@ -22,7 +22,7 @@ std::optional<uint32_t> rewrite_announce(std::string& datagram, uint16_t port, s
     a.url_data += kNatParam;
     a.url_data += nat_ticket;
   }
-  datagram = udp::build_announce_request(a);
+  datagram = loadtest::bep15::reencode_announce(a);
   return a.transaction_id;
 }
 

@@ -60,6 +60,26 @@ size_t build_announce(const AnnounceRequest& r, std::span<uint8_t, kMaxAnnounceR
   return static_cast<size_t>(p - out.data());
 }
 
+std::string reencode_announce(const udp::AnnounceRequest& r) {
+  AnnounceRequest c;
+  c.connection_id = r.connection_id;
+  c.transaction_id = r.transaction_id;
+  c.info_hash = r.info_hash;
+  c.peer_id = r.peer_id;
+  c.downloaded = static_cast<int64_t>(r.downloaded);
+  c.left = static_cast<int64_t>(r.left);
+  c.uploaded = static_cast<int64_t>(r.uploaded);
+  c.event = r.event;
+  c.ip = r.ip;
+  c.key = r.key;
+  c.num_want = r.num_want;
+  c.port = r.port;
+  c.url_data = r.url_data;
+  std::array<uint8_t, kMaxAnnounceRequest> b{};
+  size_t n = build_announce(c, b);
+  return std::string(reinterpret_cast<const char*>(b.data()), n);
+}
+
 const char* to_string(ReplyError e) {
   switch (e) {
     case ReplyError::ok: return "ok";

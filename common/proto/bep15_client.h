@@ -52,6 +52,10 @@ size_t build_announce(const AnnounceRequest& r, std::span<uint8_t, kMaxAnnounceR
 size_t build_scrape(uint64_t connection_id, uint32_t transaction_id, std::span<const std::array<uint8_t, 20>> hashes,
                     std::span<uint8_t, kMaxScrapeRequest> out);
 
+// A parsed announce (the server half's struct) encoded again, for relays that rewrite a field
+// and tests of the server half; "" when its URL data is over kMaxUrlData.
+std::string reencode_announce(const udp::AnnounceRequest& parsed);
+
 enum class ReplyError { ok, truncated, bad_length, unknown_action };
 const char* to_string(ReplyError e);
 

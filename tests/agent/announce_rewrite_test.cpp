@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/bep15_requests.h"
+
 namespace otaswarm::agent {
 namespace {
 

@@ -91,6 +91,7 @@ def read_targets(text):
 NO_UNIT_TEST = {
     "agent/nat_probe_socket.h": "socket driver of agent/nat_probe: tests/integration/test_rendezvous.py, tests/lab",
     "agent/fetch.h": "the libtorrent download loop: tests/integration/test_agent.py",
+    "agent/nat_session.h": "the public socket, rendezvous client and libtorrent together: tests/lab/test_agent_nat_lab.py",
     "agent/bt_accounting.h": "libtorrent peer plugin feeding agent/byte_accounting (unit-tested): test_agent.py",
     "loadtest/load/worker.h": "base of the UDP/HTTP workers: tests/loadtest/load/udp_worker_test.cpp, test_load.py",
     "loadtest/load/report.h": "the run's JSON/text report and chart: tests/loadtest/load/test_load.py",

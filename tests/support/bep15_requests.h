@@ -20,25 +20,7 @@ inline std::string build_connect_request(uint32_t tid) {
   return bytes(b.data(), client::build_connect(tid, b));
 }
 
-inline std::string build_announce_request(const AnnounceRequest& r) {
-  client::AnnounceRequest c;
-  c.connection_id = r.connection_id;
-  c.transaction_id = r.transaction_id;
-  c.info_hash = r.info_hash;
-  c.peer_id = r.peer_id;
-  c.downloaded = static_cast<int64_t>(r.downloaded);
-  c.left = static_cast<int64_t>(r.left);
-  c.uploaded = static_cast<int64_t>(r.uploaded);
-  c.event = r.event;
-  c.ip = r.ip;
-  c.key = r.key;
-  c.num_want = r.num_want;
-  c.port = r.port;
-  c.url_data = r.url_data;
-  std::array<uint8_t, client::kMaxAnnounceRequest> b{};
-  size_t n = client::build_announce(c, b);
-  return bytes(b.data(), n);
-}
+inline std::string build_announce_request(const AnnounceRequest& r) { return client::reencode_announce(r); }
 
 inline std::string build_scrape_request(uint64_t cid, uint32_t tid, const std::vector<Hash20>& hashes) {
   std::array<uint8_t, client::kMaxScrapeRequest> b{};
