@@ -166,6 +166,8 @@ std::optional<std::string> parse_announce_query(std::string_view query, Announce
       r.icode = std::move(v);
     } else if (k == "nat") {
       r.nat = std::move(v);
+    } else if (k == "origin") {
+      r.origin = v == "1";
     }
     return std::nullopt;
   });
@@ -359,7 +361,24 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
   uint32_t min_interval = std::min(pol.min_interval, interval);
   // A cheap reply for early periodic re-announces; a little slack absorbs client timer jitter.
   op.min_interval_ms = static_cast<int64_t>(pol.min_interval) * 1000 * 9 / 10;
-  auto respond = [interval, min_interval](store::Status st, store::AnnounceResult&& r) {
+  // Origin advice for HTTP (an extra key plain clients skip) and for UDP clients that asked.
+  std::optional<OriginPolicy> origin_policy;
+  if (ctx_.origin && ctx_.registry && (req.protocol == Protocol::http || req.origin))
+    origin_policy = ctx_.registry->origin_policy(req.info_hash);
+  if (origin_policy && req.origin)  // a follower re-announces every recheck period while it waits
+    op.min_interval_ms = std::min<int64_t>(op.min_interval_ms, int64_t{origin_policy->recheck_s} * 1000 * 9 / 10);
+  OriginPlanner* planner = origin_policy ? ctx_.origin : nullptr;
+  OriginObservation seen;
+  std::string seen_device;
+  if (planner) {
+    seen_device = p.device;
+    seen.event = req.event;
+    seen.left = req.left;
+    seen.reach = p.reach;
+    seen.lan = p.loc.lan;
+  }
+  auto respond = [interval, min_interval, planner, origin_policy, seen, seen_device, h = req.info_hash](
+                     store::Status st, store::AnnounceResult&& r) mutable {
     AnnounceResponse res;
     if (st != store::Status::ok) {
       res.reject = st == store::Status::limit ? Reject::overloaded : Reject::store_unavailable;
@@ -374,6 +393,13 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
     res.incomplete = r.leechers;
     res.downloaded = r.completed;
     res.peers = std::move(r.peers);
+    if (planner && !r.too_soon) {
+      seen.device = seen_device;
+      seen.seeders = r.seeders;
+      seen.leechers = r.leechers;
+      seen.peers = res.peers.size();
+      res.origin = planner->advise(h, *origin_policy, seen);
+    }
     return res;
   };
   // The in-memory store answers on the spot: no continuation to allocate.
@@ -507,8 +533,42 @@ std::string encode_announce(const AnnounceRequest& req, const AnnounceResponse& 
     w.end();
   }
   if (!res.warning.empty()) w.key("warning message").string(res.warning);
+  if (res.origin) {
+    const OriginAdvice& a = *res.origin;
+    w.key(kOriginAdviceKey).dict_begin();
+    w.key("delay").integer(a.starvation_delay_s);
+    w.key("floor").integer(static_cast<int64_t>(a.starvation_floor));
+    w.key("grant").integer(a.grant ? 1 : 0);
+    w.key("rate").integer(static_cast<int64_t>(a.rate));
+    w.key("recheck").integer(a.recheck_s);
+    w.end();
+  }
   w.end();
   return out;
+}
+
+std::optional<OriginAdvice> decode_origin_advice(std::string_view http_reply) {
+  auto r = bencode::decode(http_reply);
+  if (!r) return std::nullopt;
+  const bencode::Value* o = r.value.find(kOriginAdviceKey);
+  if (!o || !o->is_dict()) return std::nullopt;
+  auto num = [&](std::string_view k, int64_t& out) {
+    const bencode::Value* f = o->find(k);
+    if (!f || !f->is_int() || f->as_int() < 0) return false;
+    out = f->as_int();
+    return true;
+  };
+  int64_t delay = 0, floor = 0, grant = 0, rate = 0, recheck = 0;
+  if (!num("delay", delay) || !num("floor", floor) || !num("grant", grant) || !num("rate", rate) ||
+      !num("recheck", recheck))
+    return std::nullopt;
+  OriginAdvice a;
+  a.grant = grant != 0;
+  a.rate = static_cast<uint64_t>(rate);
+  a.recheck_s = static_cast<uint32_t>(std::min<int64_t>(recheck, UINT32_MAX));
+  a.starvation_floor = static_cast<uint64_t>(floor);
+  a.starvation_delay_s = static_cast<uint32_t>(std::min<int64_t>(delay, UINT32_MAX));
+  return a;
 }
 
 std::string encode_scrape(const ScrapeResponse& res) {

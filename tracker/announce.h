@@ -13,6 +13,7 @@
 #include "common/proto/token.h"
 #include "tracker/admission.h"
 #include "tracker/locality.h"
+#include "tracker/origin_planner.h"
 #include "tracker/release_registry.h"
 #include "tracker/tracker_metrics.h"
 
@@ -37,6 +38,7 @@ struct AnnounceRequest {
   std::optional<std::string> ipv4_param, ipv6_param;
   std::optional<std::string> forwarded_for;  // X-Forwarded-For (HTTP behind a proxy)
   std::optional<std::string> localip, lan, icode, nat;
+  bool origin = false;  // `origin=1`: the client follows origin advice (UDP: only then the reply has the trailer)
 };
 
 struct ScrapeRequest {
@@ -70,6 +72,7 @@ struct AnnounceResponse {
   uint32_t complete = 0, incomplete = 0;
   uint64_t downloaded = 0;
   std::vector<store::SelectedPeer> peers;
+  std::optional<OriginAdvice> origin;  // origin pacing advice (docs/origin-pacing.md)
 };
 
 struct ScrapeEntry {
@@ -112,6 +115,7 @@ struct TrackerContext {
   NatTicketVerifier nat_verifier;
   TrackerMetrics* metrics = nullptr;
   AdmissionController* admission = nullptr;
+  OriginPlanner* origin = nullptr;  // null: no origin advice
 };
 
 class AnnounceHandler {
@@ -141,7 +145,12 @@ std::optional<std::string> parse_scrape_query(std::string_view query, ScrapeRequ
 // Returns false if the path is not an announce (or scrape) path.
 bool token_from_path(std::string_view path, std::string_view verb, std::string& token);
 
+// The HTTP reply; with origin advice it carries the extra key kOriginAdviceKey, which plain
+// clients ignore (BEP 3 readers skip unknown keys).
+inline constexpr std::string_view kOriginAdviceKey = "x-otaswarm-origin";
 std::string encode_announce(const AnnounceRequest& req, const AnnounceResponse& res);
+// Reads the advice back from an HTTP announce reply (the agent's side); nullopt when absent or malformed.
+std::optional<OriginAdvice> decode_origin_advice(std::string_view http_reply);
 std::string encode_scrape(const ScrapeResponse& res);
 // retry_in_minutes follows BEP 31 ("retry in" is in minutes).
 std::string encode_failure(std::string_view reason, std::optional<uint32_t> retry_in_minutes = std::nullopt);

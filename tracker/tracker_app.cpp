@@ -314,6 +314,8 @@ int run_tracker(const config::Values& v) {
   shed.retry_s = static_cast<uint32_t>(v.integer("shed-retry", 1, 86'400));
   shed.busy_per_answer = v.number("shed-busy-per-answer", 0, 1e6);
   shed.receive_buffer = static_cast<int>(v.integer("shed-receive-buffer", 0, 1 << 30));
+  OriginPlanner origin(clock);  // per-replica view of who uses the origin (docs/origin-pacing.md)
+  ctx.origin = &origin;
   AnnounceHandler handler(ctx);
   ConnectionIds ids(cid_key, cid_prev, clock);
 
@@ -325,6 +327,7 @@ int run_tracker(const config::Values& v) {
   actx.metrics = &tm;
   actx.interval = policy.interval;
   actx.admission = &admission;
+  actx.origin = &origin;
   AdminApi admin(actx);
   admin.register_metrics(reg);
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/proto/bep15.h"
+
 namespace otaswarm::loadtest::bep15 {
 
 inline constexpr uint64_t kProtocolId = 0x41727101980ULL;
@@ -49,10 +51,13 @@ struct Reply {
   uint64_t connection_id = 0;                // connect
   uint32_t interval = 0, leechers = 0, seeders = 0;  // announce
   size_t peers = 0;
+  bool has_origin = false;           // announce: the origin trailer was present (asked with origin=1)
+  udp::OriginTrailer origin;
   std::string message;  // error
 };
 
-// `ipv6` selects 18-byte peer entries (BEP 15 announce over IPv6).
-ReplyError parse_reply(std::span<const uint8_t> datagram, bool ipv6, Reply& out);
+// `ipv6` selects 18-byte peer entries (BEP 15 announce over IPv6). `origin`: the announce asked
+// for origin advice (`origin=1`), so an announce reply may end in the trailer (udp::kOriginMagic).
+ReplyError parse_reply(std::span<const uint8_t> datagram, bool ipv6, Reply& out, bool origin = false);
 
 }  // namespace otaswarm::loadtest::bep15

@@ -400,10 +400,12 @@ void UdpServer::process(std::string_view datagram, const udp_t::endpoint& from,
     req.lan = extra.lan;
     req.icode = extra.icode;
     req.nat = extra.nat;
+    req.origin = extra.origin;
     if (!req.localip && extra.ip_param) req.localip = extra.ip_param;
   }
   bool v6 = net::unmap(source).is_v6();
-  handler_.announce(req, [tid, v6, reply = std::move(reply)](AnnounceResponse&& res) {
+  const bool want_origin = req.origin;
+  handler_.announce(req, [tid, v6, want_origin, reply = std::move(reply)](AnnounceResponse&& res) {
     if (!res.failure.empty()) return reply(udp::build_error(tid, res.failure));
     // Peers go straight from the selection into the datagram: no intermediate list.
     const size_t addr_len = v6 ? 16 : 4;
@@ -421,6 +423,17 @@ void UdpServer::process(std::string_view datagram, const udp_t::endpoint& from,
       w += addr_len + 2;
     }
     out.resize(static_cast<size_t>(w - out.data()));
+    // BEP 15 has no room for it: only a client that asked (origin=1) gets the trailer.
+    if (want_origin && res.origin) {
+      const OriginAdvice& a = *res.origin;
+      udp::OriginTrailer t;
+      t.grant = a.grant;
+      t.recheck_s = static_cast<uint16_t>(std::min<uint32_t>(a.recheck_s, UINT16_MAX));
+      t.starvation_delay_s = static_cast<uint16_t>(std::min<uint32_t>(a.starvation_delay_s, UINT16_MAX));
+      t.rate = static_cast<uint32_t>(std::min<uint64_t>(a.rate, UINT32_MAX));
+      t.starvation_floor = static_cast<uint32_t>(std::min<uint64_t>(a.starvation_floor, UINT32_MAX));
+      udp::append_origin_trailer(out, t);
+    }
     reply(std::move(out));
   });
 }
