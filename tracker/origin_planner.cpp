@@ -10,6 +10,7 @@ namespace otaswarm {
 namespace {
 constexpr int64_t kSweepEveryMs = 1000;
 constexpr int64_t kMsPerS = 1000;
+constexpr uint64_t kStarvedShare = 2;  // "too little progress" = under floor / kStarvedShare
 }  // namespace
 
 const char* to_string(OriginMode m) { return m == OriginMode::greedy ? "greedy" : "paced"; }
@@ -161,8 +162,10 @@ OriginAdvice OriginPlanner::advise(const store::InfoHash& h, const OriginPolicy&
     it = s.devices.emplace(std::move(key), Device{}).first;
   }
   Device& d = it->second;
-  // Progress per re-announce, against the floor over the recheck period the device was told.
-  const uint64_t want = pol.starvation_floor * pol.recheck_s;
+  // Progress per re-announce against half the floor over the recheck period the device was
+  // told: the tracker cannot tell peer bytes from origin bytes, and the device's own valve
+  // already tops up to the full floor in real time; this catches the ones that get far less.
+  const uint64_t want = pol.starvation_floor * pol.recheck_s / kStarvedShare;
   if (d.seen && obs.event == store::Event::none) {
     bool slow = obs.left >= d.last_left || d.last_left - obs.left < want;
     d.slow_announces = slow ? d.slow_announces + 1 : 0;

@@ -77,6 +77,9 @@ config::Schema tracker_schema() {
            "hand out LAN addresses only when peers share a `lan` hint (guards against carrier-grade NAT)", {"true"})
       .add("rate-device", Kind::number, "announces/s a device may make on average (token bucket)", {"0.0667"})
       .add("rate-device-burst", Kind::number, "burst of announces per device", {"8"})
+      .add("origin-grant-rate", Kind::number,
+           "origin grants/s a device may acquire (token bucket; docs/origin-pacing.md)", {"0.0333"})
+      .add("origin-grant-burst", Kind::number, "burst of origin grants per device", {"4"})
       .add("rate-address", Kind::number, "announces/s per IPv4 address or IPv6 /64 (generous: carrier-grade NAT)",
            {"2000"})
       .add("rate-address-burst", Kind::number, "burst per address", {"10000"})
@@ -314,7 +317,9 @@ int run_tracker(const config::Values& v) {
   shed.retry_s = static_cast<uint32_t>(v.integer("shed-retry", 1, 86'400));
   shed.busy_per_answer = v.number("shed-busy-per-answer", 0, 1e6);
   shed.receive_buffer = static_cast<int>(v.integer("shed-receive-buffer", 0, 1 << 30));
-  OriginPlanner origin(clock);  // per-replica view of who uses the origin (docs/origin-pacing.md)
+  OriginPlannerLimits olim;
+  olim.grants_per_device = {v.number("origin-grant-rate", 0, 1e6), v.number("origin-grant-burst", 0, 1e6)};
+  OriginPlanner origin(clock, olim);  // per-replica view of who uses the origin (docs/origin-pacing.md)
   ctx.origin = &origin;
   AnnounceHandler handler(ctx);
   ConnectionIds ids(cid_key, cid_prev, clock);
