@@ -32,6 +32,9 @@ std::optional<OriginMode> parse_origin_mode(std::string_view s);
 inline constexpr uint64_t kDefaultStarvationFloor = 1'250'000;  // bytes/s
 inline constexpr uint32_t kDefaultStarvationDelayS = 3;
 inline constexpr uint32_t kDefaultRecheckS = 15;
+// The paced grants together fetch about half of one web-seed connection: enough to bring new
+// pieces into a young swarm; the valve tops up whoever gets too little from peers.
+inline constexpr uint64_t kDefaultOriginBytesPerSecond = 650'000;
 inline constexpr uint32_t kLeechersPerGrant = 20;  // auto grant count: one grant per this many leechers
 inline constexpr uint32_t kMaxGrants = 10'000;
 inline constexpr uint32_t kMaxRecheckS = 3600;
@@ -40,7 +43,7 @@ inline constexpr uint32_t kMaxStarvationDelayS = 3600;
 struct OriginPolicy {
   OriginMode mode = OriginMode::paced;
   uint32_t grants = 0;                    // concurrent paced grants; 0 = auto (one per kLeechersPerGrant leechers)
-  uint64_t origin_bytes_per_second = 0;   // shared by the paced grants; 0 = each at full speed
+  uint64_t origin_bytes_per_second = kDefaultOriginBytesPerSecond;  // shared by the paced grants; 0 = each at full speed
   uint64_t starvation_floor = kDefaultStarvationFloor;  // bytes/s of progress below which a device starves
   uint32_t starvation_delay_s = kDefaultStarvationDelayS;
   uint32_t recheck_s = kDefaultRecheckS;  // a device without a grant re-announces this often
