@@ -90,7 +90,7 @@ StunHandler::StunHandler(const HandlerConfig& cfg, Shared shared)
 
 Result StunHandler::process(const Inbound& in, Completion later) {
   Result r;
-  if (!per_address_.allow(address_key(in.remote.address))) {
+  if (!per_address_.allow(net::address_key(in.remote.address))) {
     // Silent drop: replying to a flood would make us part of it.
     r.outcome = Outcome::rate_limited;
     r.drop_reason = "rate_limited";

@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/net.h"
+#include "common/proto/bep15.h"
 #include "tracker/store/swarm_store.h"
 #include "common/proto/token.h"
 #include "tracker/admission.h"
@@ -19,8 +20,7 @@
 
 namespace otaswarm {
 
-enum class Protocol : uint8_t { http = 0, udp = 1 };
-const char* to_string(Protocol p);
+using net::Protocol;
 
 struct AnnounceRequest {
   Protocol protocol = Protocol::http;
@@ -134,6 +134,27 @@ class AnnounceHandler {
 
  private:
   Reject check_token(std::string_view token, std::string& device, std::string& why) const;
+  // Token, registration and admission: Reject::none and the device id, or why not (+ retry hint).
+  Reject authorize(const AnnounceRequest& req, std::string& device, std::string& why, uint32_t& retry_in_s) const;
+  // The announcing peer as the store keeps it: public and LAN address, locality, NAT class.
+  void describe_peer(const AnnounceRequest& req, store::PeerData& p) const;
+  // numwant, selection switches and address family of the reply.
+  void selection_policy(const AnnounceRequest& req, store::AnnounceOp& op) const;
+  // What the origin planner needs from this announce (no planner: nothing to ask); lets an
+  // announce that asked (origin=1) re-announce every recheck period.
+  struct OriginAsk {
+    OriginPlanner* planner = nullptr;
+    std::optional<OriginPolicy> policy;
+    store::InfoHash info_hash{};
+    std::string device;
+    store::Event event = store::Event::none;
+    uint64_t left = 0;
+    store::Reach reach = store::Reach::unknown;
+    uint64_t lan = 0;
+  };
+  OriginAsk origin_ask(const AnnounceRequest& req, store::AnnounceOp& op) const;
+  // Adds the planner's advice to a successful reply (not to a failure or a "too soon").
+  static AnnounceResponse advise(AnnounceResponse&& res, const OriginAsk& ask);
   TrackerContext ctx_;
 };
 
@@ -145,6 +166,14 @@ std::optional<std::string> parse_scrape_query(std::string_view query, ScrapeRequ
 // Returns false if the path is not an announce (or scrape) path.
 bool token_from_path(std::string_view path, std::string_view verb, std::string& token);
 
+// BEP 15 announce + BEP 41 URL data ("/announce/<token>?lan=…&localip=…&nat=…") → request.
+// Reject::none, or the reason to count with `error` the message of the BEP 15 error reply.
+Reject request_from_bep15(const udp::AnnounceRequest& a, const net::Address& source, AnnounceRequest& out,
+                          std::string_view& error);
+// The BEP 15 announce reply: the header, then the peers of the requester's address family, then
+// the origin trailer when the reply has advice (only requests with origin=1 get advice over UDP).
+std::string encode_bep15_announce(uint32_t transaction_id, bool v6, const AnnounceResponse& res);
+
 // The HTTP reply; with origin advice it carries the extra key kOriginAdviceKey, which plain
 // clients ignore (BEP 3 readers skip unknown keys).
 inline constexpr std::string_view kOriginAdviceKey = "x-otaswarm-origin";
@@ -154,6 +183,5 @@ std::optional<OriginAdvice> decode_origin_advice(std::string_view http_reply);
 std::string encode_scrape(const ScrapeResponse& res);
 // retry_in_minutes follows BEP 31 ("retry in" is in minutes).
 std::string encode_failure(std::string_view reason, std::optional<uint32_t> retry_in_minutes = std::nullopt);
-std::string url_decode(std::string_view s, bool& ok);
 
 }  // namespace otaswarm

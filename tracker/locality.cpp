@@ -10,16 +10,23 @@
 
 namespace otaswarm {
 
-uint64_t BasicLocality::lan_key(const net::Address& raw, std::string_view hint) const {
-  if (hint.empty() && require_hint_) return 0;
-  auto a = net::unmap(raw);
-  std::string msg = a.to_string();
+namespace {
+// A stable non-zero id of (kind, name): the first bytes of SHA-256 over "kind\nname" (0 means "none").
+template <class Id>
+Id digest_id(std::string_view kind, std::string_view name) {
+  std::string msg(kind);
   msg.push_back('\n');
-  msg.append(hint);
+  msg.append(name);
   auto h = crypto::sha256(msg);
-  uint64_t v;
+  Id v;
   std::memcpy(&v, h.data(), sizeof v);
   return v ? v : 1;
+}
+}  // namespace
+
+uint64_t BasicLocality::lan_key(const net::Address& raw, std::string_view hint) const {
+  if (hint.empty() && require_hint_) return 0;
+  return digest_id<uint64_t>(net::unmap(raw).to_string(), hint);
 }
 
 store::Locality BasicLocality::resolve(const net::Address& public_ip, std::string_view lan_hint,
@@ -30,14 +37,7 @@ store::Locality BasicLocality::resolve(const net::Address& public_ip, std::strin
 }
 
 uint32_t locality_id(std::string_view kind, std::string_view name) {
-  if (name.empty()) return 0;
-  std::string msg(kind);
-  msg.push_back('\n');
-  msg.append(name);
-  auto h = crypto::sha256(msg);
-  uint32_t v;
-  std::memcpy(&v, h.data(), sizeof v);
-  return v ? v : 1;
+  return name.empty() ? 0 : digest_id<uint32_t>(kind, name);
 }
 
 class Mmdb {

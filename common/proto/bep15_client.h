@@ -6,17 +6,23 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/proto/bep15.h"
 
 namespace otaswarm::loadtest::bep15 {
 
-inline constexpr uint64_t kProtocolId = 0x41727101980ULL;
+using udp::kProtocolId;  // written once, in the server half
 inline constexpr size_t kConnectRequestSize = 16;
 inline constexpr size_t kConnectReplySize = 16;
 inline constexpr size_t kAnnounceRequestSize = 98;
 inline constexpr size_t kAnnounceReplyHeader = 20;
 inline constexpr size_t kErrorReplyHeader = 8;
+inline constexpr size_t kScrapeRequestHeader = 16;
+inline constexpr size_t kScrapeReplyHeader = 8;
+inline constexpr size_t kScrapeEntrySize = 12;
+using udp::kMaxScrapeHashes;
+inline constexpr size_t kMaxScrapeRequest = kScrapeRequestHeader + kMaxScrapeHashes * 20;
 inline constexpr size_t kUrlDataChunk = 255;  // one BEP 41 option carries at most 255 bytes
 inline constexpr size_t kMaxUrlData = 1024;   // bound on the path we are willing to send
 inline constexpr size_t kMaxAnnounceRequest = kAnnounceRequestSize + kMaxUrlData + (kMaxUrlData / kUrlDataChunk + 2) * 2;
@@ -41,6 +47,9 @@ struct AnnounceRequest {
 // Builders write into `out` and return the datagram length (0: url_data over kMaxUrlData).
 size_t build_connect(uint32_t transaction_id, std::span<uint8_t, kConnectRequestSize> out);
 size_t build_announce(const AnnounceRequest& r, std::span<uint8_t, kMaxAnnounceRequest> out);
+// 0: more than kMaxScrapeHashes hashes.
+size_t build_scrape(uint64_t connection_id, uint32_t transaction_id, std::span<const std::array<uint8_t, 20>> hashes,
+                    std::span<uint8_t, kMaxScrapeRequest> out);
 
 enum class ReplyError { ok, truncated, bad_length, unknown_action };
 const char* to_string(ReplyError e);
@@ -53,11 +62,16 @@ struct Reply {
   size_t peers = 0;
   bool has_origin = false;           // announce: the origin trailer was present (asked with origin=1)
   udp::OriginTrailer origin;
+  struct ScrapeCounts {
+    uint32_t seeders = 0, completed = 0, leechers = 0;
+  };
+  std::vector<ScrapeCounts> files;  // scrape, in request order
   std::string message;  // error
 };
 
-// `ipv6` selects 18-byte peer entries (BEP 15 announce over IPv6). `origin`: the announce asked
-// for origin advice (`origin=1`), so an announce reply may end in the trailer (udp::kOriginMagic).
+// `ipv6` selects 18-byte peer entries (BEP 15 announce over IPv6).
+// `origin`: the announce asked for origin advice (`origin=1`), so an announce reply may end in
+// the trailer (udp::kOriginMagic, docs/origin-pacing.md).
 ReplyError parse_reply(std::span<const uint8_t> datagram, bool ipv6, Reply& out, bool origin = false);
 
 }  // namespace otaswarm::loadtest::bep15
