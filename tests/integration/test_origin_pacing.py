@@ -32,8 +32,8 @@ class OriginPacing(unittest.TestCase):
         self.tmp.cleanup()
 
     def put(self, body):
-        status, _, reply = self.tracker.admin("PUT", "/api/v1/releases/%s/origin-policy" % self.ih, body=body,
-                                              content_type="application/json")
+        status, _, reply = self.tracker.admin("PUT", "/api/v1/releases/%s/origin-policy" % self.ih,
+                                              body=body.encode(), content_type="application/json")
         return status, json.loads(reply)
 
     def udp_raw(self, token, url_query, port):
@@ -59,7 +59,7 @@ class OriginPacing(unittest.TestCase):
             status, doc = self.put(bad)
             self.assertEqual(status, 400, bad)
             self.assertIn("error", doc)
-        status, _, _ = self.tracker.admin("PUT", "/api/v1/releases/%s/origin-policy" % ("00" * 20), body="{}",
+        status, _, _ = self.tracker.admin("PUT", "/api/v1/releases/%s/origin-policy" % ("00" * 20), body=b"{}",
                                           content_type="application/json")
         self.assertEqual(status, 404)
         self.assertEqual(self.tracker.restart(signal.SIGTERM), 0)
