@@ -102,9 +102,6 @@ struct OriginTrailer {
 void append_origin_trailer(std::string& out, const OriginTrailer& t);
 std::string build_error(uint32_t tid, std::string_view message);
 
-// Client-side builders (load generator, tests).
-std::string build_connect_request(uint32_t tid);
-std::string build_announce_request(const AnnounceRequest& r);
-std::string build_scrape_request(uint64_t connection_id, uint32_t tid, const std::vector<Hash20>& hashes);
+// The client half (request builders, reply reader) is common/proto/bep15_client.h.
 
 }  // namespace otaswarm::udp

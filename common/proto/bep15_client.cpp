@@ -43,7 +43,7 @@ size_t build_announce(const AnnounceRequest& r, std::span<uint8_t, kMaxAnnounceR
   p = put64(p, static_cast<uint64_t>(r.left));
   p = put64(p, static_cast<uint64_t>(r.uploaded));
   p = put32(p, r.event);
-  p = put32(p, 0);  // ip: 0 = the source address (trackers must not trust it anyway)
+  p = put32(p, r.ip);
   p = put32(p, r.key);
   p = put32(p, static_cast<uint32_t>(r.num_want));
   *p++ = static_cast<uint8_t>(r.port >> 8);

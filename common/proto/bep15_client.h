@@ -24,7 +24,7 @@ inline constexpr size_t kScrapeEntrySize = 12;
 using udp::kMaxScrapeHashes;
 inline constexpr size_t kMaxScrapeRequest = kScrapeRequestHeader + kMaxScrapeHashes * 20;
 inline constexpr size_t kUrlDataChunk = 255;  // one BEP 41 option carries at most 255 bytes
-inline constexpr size_t kMaxUrlData = 1024;   // bound on the path we are willing to send
+using udp::kMaxUrlData;  // what the server half accepts is what we send at most
 inline constexpr size_t kMaxAnnounceRequest = kAnnounceRequestSize + kMaxUrlData + (kMaxUrlData / kUrlDataChunk + 2) * 2;
 
 enum Action : uint32_t { connect = 0, announce = 1, scrape = 2, error = 3 };
@@ -38,6 +38,7 @@ struct AnnounceRequest {
   std::array<uint8_t, 20> peer_id{};
   int64_t downloaded = 0, left = 0, uploaded = 0;
   uint32_t event = none;
+  uint32_t ip = 0;  // network order; 0 = the source address (what a client not behind a proxy sends)
   uint32_t key = 0;
   int32_t num_want = -1;
   uint16_t port = 0;

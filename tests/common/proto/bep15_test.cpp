@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/proto/bep15_client.h"
+#include "tests/support/bep15_requests.h"
 
 namespace otaswarm::udp {
 namespace {
