@@ -22,7 +22,13 @@ VALIDATION_SEEDS = range(1, 11)
 SEED = 1
 THESIS = {"thesis-ideal": (40.66, 9.77), "thesis-general": (17.67, 4.67), "thesis-worst": (3.01, 1.95)}
 SCENARIOS = ["thesis-ideal", "thesis-general", "thesis-worst", "thesis-one-wifi", "flash-1500"]
-POLICIES = ["client-server", "random", "locality", "locality-punch", "otaswarm"]
+POLICIES = ["client-server", "random", "locality", "locality-punch", "otaswarm-greedy", "otaswarm"]
+# Origin pacing (docs/origin-pacing.md): greedy vs paced against the issue-14 targets, seeds 1-3.
+PACING_SEEDS = [1, 2, 3]
+PACING = {"thesis-ideal": 65, "thesis-general": 60, "thesis-worst": 55, "flash-1500": 85}  # net saving targets, %
+P95_BOUND = 1.10  # paced p95 completion <= this x client-server p95
+# thesis-one-wifi: the starvation floor trades completion time for S3 bytes there.
+WIFI_FLOORS = [0, 250000, 500000, 750000, 1000000, 1250000]
 
 
 def run(scenario, policy, *extra, seed=SEED):
@@ -54,6 +60,17 @@ lan = {}
 for mode in ["off", "hint", "address"]:
     for p in ["locality", "otaswarm"]:
         lan[(mode, p)], commands[("lan", mode, p)] = run("thesis-one-wifi", p, "--lan-pairing", mode)
+
+print("origin pacing, seeds %s..." % PACING_SEEDS, file=sys.stderr)
+pacing = {}
+for s in PACING:
+    for k in PACING_SEEDS:
+        for p in ["client-server", "otaswarm-greedy", "otaswarm"]:
+            pacing[(s, p, k)] = grid[(s, p)] if k == SEED else run(s, p, seed=k)[0]
+wifi = {}
+for fl in WIFI_FLOORS:
+    wifi[fl] = run("thesis-one-wifi", "otaswarm", "--origin-policy",
+                   json.dumps({"starvation_floor_bytes_per_second": fl}))[0]
 
 cal = grid[("thesis-ideal", "random")]["calibration"]
 os.makedirs(IMG, exist_ok=True)
@@ -124,6 +141,46 @@ plot '{data}' using 5:xtic(2) title 'saving %', '' using 6 title 'cross-ISP % of
      '' using 3 axes x1y2 title 'completion p50 (s)', '' using 4 axes x1y2 title 'completion p95 (s)'
 """)
 
+    # Origin pacing: saving and p95 / client-server p95, greedy vs paced (seed 1).
+    data = os.path.join(tmp, "pacing.dat")
+    with open(data, "w") as f:
+        for i, sc in enumerate(PACING):
+            cs = pacing[(sc, "client-server", SEED)]["completion_p95_s"]
+            g, o = pacing[(sc, "otaswarm-greedy", SEED)], pacing[(sc, "otaswarm", SEED)]
+            f.write("%s %.2f %.2f %.1f %.1f\n" % (sc, g["net_saving_pct"], o["net_saving_pct"],
+                                                 100.0 * g["completion_p95_s"] / cs, 100.0 * o["completion_p95_s"] / cs))
+    gnuplot(f"""set terminal pngcairo size 1000,480 font ',10'
+set output '{IMG}/sim-pacing.png'
+set title 'Origin pacing: net S3 saving and p95 completion (% of client-server p95), seed {SEED}'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set yrange [0:160]
+set grid ytics
+set key top left
+set arrow from graph 0, first 110 to graph 1, first 110 nohead dt 2
+plot '{data}' using 2:xtic(1) title 'greedy: net saving %', '' using 3 title 'paced: net saving %', \\
+     '' using 4 title 'greedy: p95 % of client-server', '' using 5 title 'paced: p95 % of client-server'
+""")
+    data = os.path.join(tmp, "wifi.dat")
+    with open(data, "w") as f:
+        for fl in WIFI_FLOORS:
+            f.write("%.2f %.2f %.1f\n" % (fl / 1e6, wifi[fl]["saving_pct"], wifi[fl]["completion_p95_s"]))
+    gw = grid[("thesis-one-wifi", "otaswarm-greedy")]
+    gnuplot(f"""set terminal pngcairo size 800,480 font ',10'
+set output '{IMG}/sim-pacing-wifi.png'
+set title 'thesis-one-wifi: starvation floor vs S3 saving and p95 completion (seed {SEED})'
+set xlabel 'p95 completion (s)'
+set ylabel 'saving %'
+set grid
+set key bottom right
+plot '{data}' using 3:2 with linespoints lw 2 pt 7 title 'paced, floor (MB/s) as labelled', \\
+     '' using 3:2:(sprintf('%.2f', $1)) with labels offset 0,1 notitle, \\
+     '-' using 1:2 with points pt 5 ps 1.5 title 'greedy'
+{gw["completion_p95_s"]} {gw["saving_pct"]}
+e
+""")
+
 lines = []
 w = lines.append
 w("# Swarm simulation results")
@@ -173,6 +230,56 @@ for s in ["thesis-general", "thesis-worst", "flash-1500"]:
 fl_r, fl_o = grid[("flash-1500", "random")], grid[("flash-1500", "otaswarm")]
 w("- `flash-1500` cross-ISP share of peer bytes: %.1f %% (random) → %.1f %% (otaswarm)." % (
     100.0 * fl_r["cross_isp_bytes"] / max(fl_r["peer_bytes"], 1), 100.0 * fl_o["cross_isp_bytes"] / max(fl_o["peer_bytes"], 1)))
+w("")
+w("## Origin pacing: greedy vs paced (issue 14)")
+w("")
+w("![origin pacing](img/sim-pacing.png)")
+w("")
+w("The tracker's `paced` origin policy with its defaults ([origin-pacing.md](origin-pacing.md)) against")
+w("`greedy` (`otaswarm-greedy`: the web seed from the first second). Target: net saving as listed and")
+w("p95 completion ≤ %.2f × the client-server p95 of the same seed." % P95_BOUND)
+w("")
+w("| scenario | seed | client-server p95 s | greedy: net saving | greedy: p95 s | paced: net saving | paced: p95 s | paced p95 / client-server | target | met |")
+w("|---|---|---|---|---|---|---|---|---|---|")
+for sc, target in PACING.items():
+    for k in PACING_SEEDS:
+        cs, g, o = pacing[(sc, "client-server", k)], pacing[(sc, "otaswarm-greedy", k)], pacing[(sc, "otaswarm", k)]
+        ratio = o["completion_p95_s"] / cs["completion_p95_s"]
+        met = o["net_saving_pct"] >= target and ratio <= P95_BOUND
+        w("| `%s` | %d | %.0f | %.2f %% | %.0f | %.2f %% | %.0f | %.2f | ≥ %d %%, ≤ %.2f | %s |" % (
+            sc, k, cs["completion_p95_s"], g["net_saving_pct"], g["completion_p95_s"], o["net_saving_pct"],
+            o["completion_p95_s"], ratio, target, P95_BOUND, "yes" if met else "no"))
+w("")
+w("Commands: `otaswarm-loadtest swarm --scenario SCENARIO --policy client-server|otaswarm-greedy|otaswarm --seed N --json`.")
+w("")
+w('Reading the table: in the thesis set-ups pacing lifts the net saving from 33–40 % to 56–69 % on')
+w('all three seeds, with p95 at 1.05–1.06 × client-server (greedy finishes sooner, 0.63 ×, because it')
+w('adds peers on top of S3). `flash-1500` misses both targets: 54–56 % net (greedy 46–48 %) at')
+w('1.30 × client-server p95, and greedy itself is already at 1.18–1.19 ×. Not traced further; the likely')
+w('cause (unverified) is the households of up to three phones behind one 16 Mbit/s line and one Wi-Fi')
+w('channel, held by their shared line and airtime rather than by S3. With 2 Mbit/s uplinks the peers cannot deliver the')
+w('floor (1.25 MB/s) to a young swarm, so the valve tops most leechers up from S3 half of the time.')
+w('Reaching 85 % there needs more than pacing (e.g. grants placed by household and a floor per link')
+w('class); not done.')
+w('')
+w('`thesis-one-wifi`: the default floor (1.25 MB/s, the same for every release) keeps completion where')
+w('greedy has it (287 s vs 286 s) and saves 33.71 % vs 32.45 %; a floor of 0.5 MB/s saves 65.98 % at')
+w("358 s, 0.25 MB/s 79.98 % at 403 s. The default stays at 1.25 MB/s because the issue's guarantee is")
+w('completion time, and a tracker cannot tell an airtime-bound household from a slow swarm; an')
+w('operator who prefers S3 bytes for such a fleet lowers the floor per release (`PUT …/origin-policy`).')
+w("")
+w("### thesis-one-wifi: the starvation floor trades completion time for S3 bytes")
+w("")
+w("![one Wi-Fi pacing curve](img/sim-pacing-wifi.png)")
+w("")
+w("| starvation floor (bytes/s) | saving | p95 s |")
+w("|---|---|---|")
+w("| greedy | %.2f %% | %.0f |" % (gw["saving_pct"], gw["completion_p95_s"]))
+for fl in WIFI_FLOORS:
+    w("| %d | %.2f %% | %.0f |" % (fl, wifi[fl]["saving_pct"], wifi[fl]["completion_p95_s"]))
+w("")
+w("`otaswarm-loadtest swarm --scenario thesis-one-wifi --policy otaswarm --origin-policy '{\"starvation_floor_bytes_per_second\":F}' --json`")
+w("(client-server p95 here: %.0f s)." % grid[("thesis-one-wifi", "client-server")]["completion_p95_s"])
 w("")
 w("## One Wi-Fi behind one home router: same-NAT LAN pairing on and off")
 w("")
@@ -226,5 +333,5 @@ for k, v in cal.items():
     w("| `%s` | %s |" % (k, ("%g" % v) if isinstance(v, float) else v))
 with open(OUT_MD, "w") as f:
     f.write("\n".join(lines) + "\n")
-print("wrote %s and %s/sim-{saving,thesis,flash}.png" % (OUT_MD, IMG), file=sys.stderr)
+print("wrote %s and %s/sim-{saving,thesis,flash,pacing,pacing-wifi}.png" % (OUT_MD, IMG), file=sys.stderr)
 PY

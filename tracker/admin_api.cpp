@@ -44,7 +44,17 @@ Json counts_json(const store::SwarmCounts& c, uint64_t length) {
   return o;
 }
 
-Json release_object(const Release& r, const store::SwarmCounts& c) {
+Json origin_object(const Release& r, const OriginPlanner* planner) {
+  std::string why;
+  Json o = json_parse(origin_policy_json(r.origin), why).value_or(Json::object());
+  OriginStats st = planner ? planner->stats(r.info_hash) : OriginStats{};
+  o["grants_outstanding"] = st.outstanding;
+  o["grants_given"] = {{"paced", st.given_paced}, {"starved", st.given_starved}};
+  o["grants_denied"] = st.denied;
+  return o;
+}
+
+Json release_object(const Release& r, const store::SwarmCounts& c, const OriginPlanner* planner) {
   Json o = Json::object();
   o["info_hash"] = crypto::hex(r.info_hash);
   o["name"] = r.name;
@@ -54,6 +64,7 @@ Json release_object(const Release& r, const store::SwarmCounts& c) {
   o["webseeds"] = r.webseeds;
   o["trackers"] = r.trackers;
   o.update(counts_json(c, r.length));
+  o["origin"] = origin_object(r, planner);
   return o;
 }
 
@@ -66,7 +77,7 @@ http::Response error_json(const http::Request& req, status st, const std::string
 }  // namespace
 
 std::string AdminApi::release_json(const Release& r) const {
-  return json_dump(release_object(r, ctx_.store->counts(r.info_hash)));
+  return json_dump(release_object(r, ctx_.store->counts(r.info_hash), ctx_.origin));
 }
 
 void AdminApi::handle_api(http::Request&& req, const http::ConnInfo&, http::Done done) const {
@@ -76,7 +87,7 @@ void AdminApi::handle_api(http::Request&& req, const http::ConnInfo&, http::Done
   if (path == kReleases || path == std::string(kReleases) + "/") {
     if (req.method() == http::bhttp::verb::get) {
       Json arr = Json::array();
-      for (const auto& r : ctx_.registry->list()) arr.push_back(release_object(r, ctx_.store->counts(r.info_hash)));
+      for (const auto& r : ctx_.registry->list()) arr.push_back(release_object(r, ctx_.store->counts(r.info_hash), ctx_.origin));
       Json o = Json::object();
       o["releases"] = arr;
       return done(http::json_response(req, status::ok, json_dump(o)));
@@ -99,6 +110,25 @@ void AdminApi::handle_api(http::Request&& req, const http::ConnInfo&, http::Done
     }
     return done(error_json(req, status::method_not_allowed, "use GET or POST"));
   }
+  constexpr std::string_view kOriginPolicy = "/origin-policy";
+  if (path.size() > kReleases.size() + kOriginPolicy.size() && path.substr(0, kReleases.size() + 1) == std::string(kReleases) + "/" &&
+      path.substr(path.size() - kOriginPolicy.size()) == kOriginPolicy) {
+    auto h = parse_hex_hash(path.substr(kReleases.size() + 1, path.size() - kReleases.size() - 1 - kOriginPolicy.size()));
+    if (!h) return done(error_json(req, status::bad_request, "info hash must be 40 hex characters"));
+    auto rel = ctx_.registry->get(*h);
+    if (!rel) return done(error_json(req, status::not_found, "no such release"));
+    if (req.method() == http::bhttp::verb::get)
+      return done(http::json_response(req, status::ok, json_dump(origin_object(*rel, ctx_.origin))));
+    if (req.method() != http::bhttp::verb::put) return done(error_json(req, status::method_not_allowed, "use GET or PUT"));
+    OriginPolicy p = rel->origin;  // a PUT changes only the keys it names
+    if (auto err = parse_origin_policy(req.body(), p)) return done(error_json(req, status::bad_request, *err));
+    std::string err;
+    if (!ctx_.registry->set_origin_policy(*h, p, err))
+      return done(error_json(req, err == "not found" ? status::not_found : status::internal_server_error, err));
+    log::info("origin policy set", {{"info_hash", crypto::hex(*h)}, {"policy", origin_policy_json(p)}});
+    rel->origin = p;
+    return done(http::json_response(req, status::ok, json_dump(origin_object(*rel, ctx_.origin))));
+  }
   if (path.substr(0, kReleases.size() + 1) == std::string(kReleases) + "/") {
     auto h = parse_hex_hash(path.substr(kReleases.size() + 1));
     if (!h) return done(error_json(req, status::bad_request, "info hash must be 40 hex characters"));
@@ -109,6 +139,7 @@ void AdminApi::handle_api(http::Request&& req, const http::ConnInfo&, http::Done
       std::string err;
       if (!ctx_.registry->remove(*h, err)) return done(error_json(req, status::internal_server_error, err));
       ctx_.store->remove_swarm(*h);
+      if (ctx_.origin) ctx_.origin->forget(*h);
       log::info("release removed", {{"info_hash", crypto::hex(*h)}});
       Json o = Json::object();
       o["deleted"] = crypto::hex(*h);
@@ -166,7 +197,7 @@ std::string AdminApi::status_json() const {
     auto c = ctx_.store->counts(r.info_hash);
     seeders += c.seeders;
     leechers += c.leechers;
-    auto obj = release_object(r, c);
+    auto obj = release_object(r, c, ctx_.origin);
     obj.erase("trackers");
     rels.push_back(obj);
   }
@@ -241,6 +272,36 @@ void AdminApi::register_metrics(metrics::Registry& reg) const {
                         {"class", store::to_string(static_cast<store::NatBucket>(b))}},
                        double(c.nat[b])});
     }
+    return out;
+  });
+  auto per_release_origin = [this](auto field) {
+    return [this, field] {
+      std::vector<metrics::Sample> out;
+      for (const auto& r : ctx_.registry->list()) {
+        auto st = ctx_.origin ? ctx_.origin->stats(r.info_hash) : OriginStats{};
+        out.push_back({{{"info_hash", crypto::hex(r.info_hash)}, {"name", r.name}}, field(st)});
+      }
+      return out;
+    };
+  };
+  reg.callback("otaswarm_release_origin_grants", "Origin (web seed) grants held now in this replica's plan.",
+               per_release_origin([](const OriginStats& s) { return double(s.outstanding); }));
+  reg.callback("otaswarm_release_origin_grants_given_total", "Origin grants given, by reason (paced, starved).", [this] {
+    std::vector<metrics::Sample> out;
+    for (const auto& r : ctx_.registry->list()) {
+      auto st = ctx_.origin ? ctx_.origin->stats(r.info_hash) : OriginStats{};
+      out.push_back({{{"info_hash", crypto::hex(r.info_hash)}, {"name", r.name}, {"reason", "paced"}}, double(st.given_paced)});
+      out.push_back({{{"info_hash", crypto::hex(r.info_hash)}, {"name", r.name}, {"reason", "starved"}}, double(st.given_starved)});
+    }
+    return out;
+  }, true);
+  reg.callback("otaswarm_release_origin_grants_denied_total",
+               "Origin grants refused by the per-device grant rate limit.",
+               per_release_origin([](const OriginStats& s) { return double(s.denied); }), true);
+  reg.callback("otaswarm_release_origin_paced", "1 when the release's origin policy is paced, 0 when greedy.", [this] {
+    std::vector<metrics::Sample> out;
+    for (const auto& r : ctx_.registry->list())
+      out.push_back({{{"info_hash", crypto::hex(r.info_hash)}, {"name", r.name}}, r.origin.mode == OriginMode::paced ? 1.0 : 0.0});
     return out;
   });
   reg.callback("otaswarm_releases", "Registered releases.",

@@ -17,7 +17,8 @@ struct AdminContext {
   token::KeyRing token_keys;  // to mint device tokens via POST /api/v1/tokens
   const Clock* clock = &SystemClock::instance();
   TrackerMetrics* metrics = nullptr;
-  const class AdmissionController* admission = nullptr;  // load estimate for the status page
+  const class AdmissionController* admission = nullptr;
+  OriginPlanner* origin = nullptr;  // grants shown in the release view and /metrics  // load estimate for the status page
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   uint32_t interval = 0;
   int64_t max_token_ttl = 90LL * 24 * 3600;

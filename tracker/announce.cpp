@@ -135,6 +135,8 @@ std::optional<std::string> parse_announce_query(std::string_view query, Announce
       r.icode = std::move(v);
     } else if (k == "nat") {
       r.nat = std::move(v);
+    } else if (k == "origin") {
+      r.origin = v == "1";
     }
     return std::nullopt;
   });
@@ -366,15 +368,51 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
   uint32_t min_interval = std::min(ctx_.policy.min_interval, interval);
   // A cheap reply for early periodic re-announces; a little slack absorbs client timer jitter.
   op.min_interval_ms = static_cast<int64_t>(ctx_.policy.min_interval) * 1000 * 9 / 10;
+  OriginAsk ask = origin_ask(req, op);
   // The in-memory store answers on the spot: no continuation to allocate.
   store::Status st = store::Status::ok;
   store::AnnounceResult result;
-  if (ctx_.store->announce_now(op, st, result)) return finish(reply_from_store(st, std::move(result), interval, min_interval));
+  if (ctx_.store->announce_now(op, st, result))
+    return finish(advise(reply_from_store(st, std::move(result), interval, min_interval), ask));
   // The continuation is moved, not copied: it owns the caller's completion (a std::function).
-  ctx_.store->announce(op, [finish = std::move(finish), interval, min_interval](store::Status st,
-                                                                                store::AnnounceResult&& r) mutable {
-    finish(reply_from_store(st, std::move(r), interval, min_interval));
+  ctx_.store->announce(op, [finish = std::move(finish), interval, min_interval, ask = std::move(ask)](
+                               store::Status st, store::AnnounceResult&& r) mutable {
+    finish(advise(reply_from_store(st, std::move(r), interval, min_interval), ask));
   });
+}
+
+AnnounceHandler::OriginAsk AnnounceHandler::origin_ask(const AnnounceRequest& req, store::AnnounceOp& op) const {
+  OriginAsk ask;
+  // Advice for HTTP (an extra key plain clients skip) and for UDP clients that asked (origin=1).
+  if (!ctx_.origin || !ctx_.registry || !(req.protocol == Protocol::http || req.origin)) return ask;
+  ask.policy = ctx_.registry->origin_policy(req.info_hash);
+  if (!ask.policy) return ask;
+  ask.planner = ctx_.origin;
+  ask.info_hash = req.info_hash;
+  ask.device = op.peer.device;
+  ask.event = req.event;
+  ask.left = req.left;
+  ask.reach = op.peer.reach;
+  ask.lan = op.peer.loc.lan;
+  // A follower re-announces every recheck period while it waits for a grant.
+  if (req.origin)
+    op.min_interval_ms = std::min<int64_t>(op.min_interval_ms, int64_t{ask.policy->recheck_s} * 1000 * 9 / 10);
+  return ask;
+}
+
+AnnounceResponse AnnounceHandler::advise(AnnounceResponse&& res, const OriginAsk& ask) {
+  if (!ask.planner || !res.failure.empty() || res.too_soon) return std::move(res);
+  OriginObservation o;
+  o.device = ask.device;
+  o.event = ask.event;
+  o.left = ask.left;
+  o.seeders = res.complete;
+  o.leechers = res.incomplete;
+  o.peers = res.peers.size();
+  o.reach = ask.reach;
+  o.lan = ask.lan;
+  res.origin = ask.planner->advise(ask.info_hash, *ask.policy, o);
+  return std::move(res);
 }
 
 void AnnounceHandler::scrape(const ScrapeRequest& req, ScrapeDone done) const {
@@ -493,6 +531,7 @@ Reject request_from_bep15(const udp::AnnounceRequest& a, const net::Address& sou
     req.lan = extra.lan;
     req.icode = extra.icode;
     req.nat = extra.nat;
+    req.origin = extra.origin;
     if (!req.localip && extra.ip_param) req.localip = extra.ip_param;
   }
   return Reject::none;
@@ -515,6 +554,17 @@ std::string encode_bep15_announce(uint32_t tid, bool v6, const AnnounceResponse&
     w += addr_len + 2;
   }
   out.resize(static_cast<size_t>(w - out.data()));
+  // BEP 15 has no room for it: the trailer after the peers, only ever for a client that asked.
+  if (res.origin) {
+    const OriginAdvice& a = *res.origin;
+    udp::OriginTrailer t;
+    t.grant = a.grant;
+    t.recheck_s = static_cast<uint16_t>(std::min<uint32_t>(a.recheck_s, UINT16_MAX));
+    t.starvation_delay_s = static_cast<uint16_t>(std::min<uint32_t>(a.starvation_delay_s, UINT16_MAX));
+    t.rate = static_cast<uint32_t>(std::min<uint64_t>(a.rate, UINT32_MAX));
+    t.starvation_floor = static_cast<uint32_t>(std::min<uint64_t>(a.starvation_floor, UINT32_MAX));
+    udp::append_origin_trailer(out, t);
+  }
   return out;
 }
 
@@ -562,8 +612,42 @@ std::string encode_announce(const AnnounceRequest& req, const AnnounceResponse& 
     w.end();
   }
   if (!res.warning.empty()) w.key("warning message").string(res.warning);
+  if (res.origin) {
+    const OriginAdvice& a = *res.origin;
+    w.key(kOriginAdviceKey).dict_begin();
+    w.key("delay").integer(a.starvation_delay_s);
+    w.key("floor").integer(static_cast<int64_t>(a.starvation_floor));
+    w.key("grant").integer(a.grant ? 1 : 0);
+    w.key("rate").integer(static_cast<int64_t>(a.rate));
+    w.key("recheck").integer(a.recheck_s);
+    w.end();
+  }
   w.end();
   return out;
+}
+
+std::optional<OriginAdvice> decode_origin_advice(std::string_view http_reply) {
+  auto r = bencode::decode(http_reply);
+  if (!r) return std::nullopt;
+  const bencode::Value* o = r.value.find(kOriginAdviceKey);
+  if (!o || !o->is_dict()) return std::nullopt;
+  auto num = [&](std::string_view k, int64_t& out) {
+    const bencode::Value* f = o->find(k);
+    if (!f || !f->is_int() || f->as_int() < 0) return false;
+    out = f->as_int();
+    return true;
+  };
+  int64_t delay = 0, floor = 0, grant = 0, rate = 0, recheck = 0;
+  if (!num("delay", delay) || !num("floor", floor) || !num("grant", grant) || !num("rate", rate) ||
+      !num("recheck", recheck))
+    return std::nullopt;
+  OriginAdvice a;
+  a.grant = grant != 0;
+  a.rate = static_cast<uint64_t>(rate);
+  a.recheck_s = static_cast<uint32_t>(std::min<int64_t>(recheck, UINT32_MAX));
+  a.starvation_floor = static_cast<uint64_t>(floor);
+  a.starvation_delay_s = static_cast<uint32_t>(std::min<int64_t>(delay, UINT32_MAX));
+  return a;
 }
 
 std::string encode_scrape(const ScrapeResponse& res) {

@@ -14,6 +14,7 @@
 #include "common/proto/token.h"
 #include "tracker/admission.h"
 #include "tracker/locality.h"
+#include "tracker/origin_planner.h"
 #include "tracker/release_registry.h"
 #include "tracker/tracker_metrics.h"
 
@@ -37,6 +38,7 @@ struct AnnounceRequest {
   std::optional<std::string> ipv4_param, ipv6_param;
   std::optional<std::string> forwarded_for;  // X-Forwarded-For (HTTP behind a proxy)
   std::optional<std::string> localip, lan, icode, nat;
+  bool origin = false;  // `origin=1`: the client follows origin advice (UDP: only then the reply has the trailer)
 };
 
 struct ScrapeRequest {
@@ -70,6 +72,7 @@ struct AnnounceResponse {
   uint32_t complete = 0, incomplete = 0;
   uint64_t downloaded = 0;
   std::vector<store::SelectedPeer> peers;
+  std::optional<OriginAdvice> origin;  // origin pacing advice (docs/origin-pacing.md)
 };
 
 struct ScrapeEntry {
@@ -112,6 +115,7 @@ struct TrackerContext {
   NatTicketVerifier nat_verifier;
   TrackerMetrics* metrics = nullptr;
   AdmissionController* admission = nullptr;
+  OriginPlanner* origin = nullptr;  // null: no origin advice
 };
 
 class AnnounceHandler {
@@ -136,6 +140,21 @@ class AnnounceHandler {
   void describe_peer(const AnnounceRequest& req, store::PeerData& p) const;
   // numwant, selection switches and address family of the reply.
   void selection_policy(const AnnounceRequest& req, store::AnnounceOp& op) const;
+  // What the origin planner needs from this announce (no planner: nothing to ask); lets an
+  // announce that asked (origin=1) re-announce every recheck period.
+  struct OriginAsk {
+    OriginPlanner* planner = nullptr;
+    std::optional<OriginPolicy> policy;
+    store::InfoHash info_hash{};
+    std::string device;
+    store::Event event = store::Event::none;
+    uint64_t left = 0;
+    store::Reach reach = store::Reach::unknown;
+    uint64_t lan = 0;
+  };
+  OriginAsk origin_ask(const AnnounceRequest& req, store::AnnounceOp& op) const;
+  // Adds the planner's advice to a successful reply (not to a failure or a "too soon").
+  static AnnounceResponse advise(AnnounceResponse&& res, const OriginAsk& ask);
   TrackerContext ctx_;
 };
 
@@ -151,10 +170,16 @@ bool token_from_path(std::string_view path, std::string_view verb, std::string& 
 // Reject::none, or the reason to count with `error` the message of the BEP 15 error reply.
 Reject request_from_bep15(const udp::AnnounceRequest& a, const net::Address& source, AnnounceRequest& out,
                           std::string_view& error);
-// The BEP 15 announce reply: the header, then the peers of the requester's address family.
+// The BEP 15 announce reply: the header, then the peers of the requester's address family, then
+// the origin trailer when the reply has advice (only requests with origin=1 get advice over UDP).
 std::string encode_bep15_announce(uint32_t transaction_id, bool v6, const AnnounceResponse& res);
 
+// The HTTP reply; with origin advice it carries the extra key kOriginAdviceKey, which plain
+// clients ignore (BEP 3 readers skip unknown keys).
+inline constexpr std::string_view kOriginAdviceKey = "x-otaswarm-origin";
 std::string encode_announce(const AnnounceRequest& req, const AnnounceResponse& res);
+// Reads the advice back from an HTTP announce reply (the agent's side); nullopt when absent or malformed.
+std::optional<OriginAdvice> decode_origin_advice(std::string_view http_reply);
 std::string encode_scrape(const ScrapeResponse& res);
 // retry_in_minutes follows BEP 31 ("retry in" is in minutes).
 std::string encode_failure(std::string_view reason, std::optional<uint32_t> retry_in_minutes = std::nullopt);

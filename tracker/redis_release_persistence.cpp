@@ -1,5 +1,7 @@
 #include "tracker/redis_release_persistence.h"
 
+#include <unordered_map>
+
 #include "common/crypto.h"
 #include "common/log.h"
 
@@ -35,7 +37,18 @@ bool RedisReleasePersistence::save(const Release& r, std::string& error) {
   return replicated(error);
 }
 
+bool RedisReleasePersistence::save_origin(const store::InfoHash& h, const OriginPolicy& p, std::string& error) {
+  auto res = client_->execute_sync({"HSET", opts_.origin_key, crypto::hex(h), origin_policy_json(p)}, opts_.origin_key,
+                                   opts_.write_timeout);
+  if (!res.ok()) {
+    error = "redis: " + res.message;
+    return false;
+  }
+  return replicated(error);
+}
+
 bool RedisReleasePersistence::remove(const store::InfoHash& h, std::string& error) {
+  client_->execute_sync({"HDEL", opts_.origin_key, crypto::hex(h)}, opts_.origin_key, opts_.write_timeout);
   auto res = client_->execute_sync({"HDEL", opts_.key, crypto::hex(h)}, opts_.key, opts_.write_timeout);
   if (!res.ok()) {
     error = "redis: " + res.message;
@@ -51,6 +64,12 @@ std::optional<std::vector<Release>> RedisReleasePersistence::try_load_all() {
     log::warn("cannot load releases from redis", {{"error", res.ok() ? "unexpected reply" : res.message}});
     return std::nullopt;
   }
+  // Origin policies (absent: paced by default); unreadable ones keep the default.
+  std::unordered_map<std::string, std::string> origin;
+  auto ores = client_->execute_sync({"HGETALL", opts_.origin_key}, opts_.origin_key, opts_.load_timeout);
+  if (!ores.ok() || ores.reply.type != redis::Reply::Type::array) return std::nullopt;
+  for (size_t i = 0; i + 1 < ores.reply.elements.size(); i += 2)
+    origin[ores.reply.elements[i].str] = ores.reply.elements[i + 1].str;
   std::vector<Release> out;
   const auto& e = res.reply.elements;
   for (size_t i = 0; i + 1 < e.size(); i += 2) {
@@ -59,6 +78,9 @@ std::optional<std::vector<Release>> RedisReleasePersistence::try_load_all() {
       log::error("skipping unreadable release in redis", {{"info_hash", e[i].str}, {"error", parsed.error}});
       continue;
     }
+    if (auto o = origin.find(e[i].str); o != origin.end())
+      if (auto err = parse_origin_policy(o->second, parsed.release->origin))
+        log::error("ignoring unreadable origin policy in redis", {{"info_hash", e[i].str}, {"error", *err}});
     out.push_back(std::move(*parsed.release));
   }
   return out;

@@ -16,6 +16,7 @@ namespace otaswarm {
 
 struct RedisReleaseOptions {
   std::string key = "os:releases";
+  std::string origin_key = "os:releases:origin";  // info-hash hex → origin policy JSON
   int min_replicas = 0;  // WAIT for this many replicas after each write (1 in a cluster)
   std::chrono::milliseconds write_timeout{2000};
   std::chrono::milliseconds load_timeout{5000};
@@ -26,6 +27,7 @@ class RedisReleasePersistence final : public ReleasePersistence {
   RedisReleasePersistence(std::unique_ptr<redis::Client> client, RedisReleaseOptions opts);
   bool save(const Release& r, std::string& error) override;
   bool remove(const store::InfoHash& h, std::string& error) override;
+  bool save_origin(const store::InfoHash& h, const OriginPolicy& p, std::string& error) override;
   std::vector<Release> load_all() override;
   std::optional<std::vector<Release>> try_load_all() override;
 

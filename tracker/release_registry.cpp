@@ -44,6 +44,8 @@ ParsedTorrent parse_torrent(std::string_view bytes) {
 
 FileReleasePersistence::FileReleasePersistence(std::string data_dir) : dir_(std::move(data_dir) + "/releases") {}
 
+static constexpr const char* kOriginSuffix = ".origin.json";
+
 static bool mkdirs(const std::string& path, std::string& error) {
   std::string cur;
   std::stringstream ss(path);
@@ -81,17 +83,17 @@ bool FileReleasePersistence::init(std::string& error) {
   return true;
 }
 
-bool FileReleasePersistence::save(const Release& r, std::string& error) {
-  std::string hex = crypto::hex(r.info_hash);
-  std::string final_path = dir_ + "/" + hex + ".torrent";
-  std::string tmp = dir_ + "/." + hex + ".tmp";
+// Write temp → fsync → rename → fsync dir: a crash never leaves a half-written file.
+static bool write_durably(const std::string& dir, const std::string& name, std::string_view bytes, std::string& error) {
+  std::string final_path = dir + "/" + name;
+  std::string tmp = dir + "/." + name + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) {
     error = std::string("cannot create release file: ") + std::strerror(errno);
     return false;
   }
-  const char* p = r.torrent.data();
-  size_t left = r.torrent.size();
+  const char* p = bytes.data();
+  size_t left = bytes.size();
   while (left > 0) {
     ssize_t n = ::write(fd, p, left);
     if (n < 0) {
@@ -116,11 +118,22 @@ bool FileReleasePersistence::save(const Release& r, std::string& error) {
     ::unlink(tmp.c_str());
     return false;
   }
-  if (!fsync_dir(dir_)) {
+  if (!fsync_dir(dir)) {
     error = std::string("cannot sync data dir: ") + std::strerror(errno);
     return false;
   }
   return true;
+}
+
+bool FileReleasePersistence::save(const Release& r, std::string& error) {
+  std::string hex = crypto::hex(r.info_hash);
+  if (!write_durably(dir_, hex + ".torrent", r.torrent, error)) return false;
+  if (!(r.origin == OriginPolicy{})) return save_origin(r.info_hash, r.origin, error);
+  return true;
+}
+
+bool FileReleasePersistence::save_origin(const store::InfoHash& h, const OriginPolicy& p, std::string& error) {
+  return write_durably(dir_, crypto::hex(h) + kOriginSuffix, origin_policy_json(p), error);
 }
 
 bool FileReleasePersistence::remove(const store::InfoHash& h, std::string& error) {
@@ -129,6 +142,7 @@ bool FileReleasePersistence::remove(const store::InfoHash& h, std::string& error
     error = std::string("cannot delete release file: ") + std::strerror(errno);
     return false;
   }
+  ::unlink((dir_ + "/" + crypto::hex(h) + std::string(kOriginSuffix)).c_str());
   fsync_dir(dir_);
   return true;
 }
@@ -150,6 +164,13 @@ std::vector<Release> FileReleasePersistence::load_all() {
     if (!parsed.release || crypto::hex(parsed.release->info_hash) != name.substr(0, 40)) {
       log::error("skipping unreadable release file", {{"file", name}, {"error", parsed.error}});
       continue;
+    }
+    std::ifstream of(dir_ + "/" + name.substr(0, 40) + std::string(kOriginSuffix), std::ios::binary);
+    if (of) {
+      std::stringstream os;
+      os << of.rdbuf();
+      if (auto err = parse_origin_policy(os.str(), parsed.release->origin))
+        log::error("ignoring unreadable origin policy", {{"file", name}, {"error", *err}});
     }
     out.push_back(std::move(*parsed.release));
   }
@@ -209,6 +230,33 @@ bool ReleaseRegistry::remove(const store::InfoHash& h, std::string& error) {
   local_changes_++;
   releases_.erase(h);
   return true;
+}
+
+bool ReleaseRegistry::set_origin_policy(const store::InfoHash& h, const OriginPolicy& p, std::string& error) {
+  std::shared_ptr<const Release> cur;
+  {
+    std::shared_lock lk(mu_);
+    auto it = releases_.find(h);
+    if (it == releases_.end()) {
+      error = "not found";
+      return false;
+    }
+    cur = it->second;
+  }
+  if (persistence_ && !persistence_->save_origin(h, p, error)) return false;
+  auto next = std::make_shared<Release>(*cur);
+  next->origin = p;
+  std::unique_lock lk(mu_);
+  local_changes_++;
+  if (auto it = releases_.find(h); it != releases_.end()) it->second = std::move(next);
+  return true;
+}
+
+std::optional<OriginPolicy> ReleaseRegistry::origin_policy(const store::InfoHash& h) const {
+  std::shared_lock lk(mu_);
+  auto it = releases_.find(h);
+  if (it == releases_.end()) return std::nullopt;
+  return it->second->origin;
 }
 
 bool ReleaseRegistry::contains(const store::InfoHash& h) const {

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tracker/origin_planner.h"
 #include "tracker/store/memory_store.h"
 #include "tracker/store/swarm_store.h"
 
@@ -25,6 +26,7 @@ struct Release {
   std::vector<std::string> webseeds;
   std::vector<std::string> trackers;
   std::string torrent;  // raw .torrent bytes
+  OriginPolicy origin;  // origin pacing (set through the admin API; paced by default)
 };
 
 struct ParsedTorrent {
@@ -42,6 +44,8 @@ class ReleasePersistence {
   virtual ~ReleasePersistence() = default;
   virtual bool save(const Release& r, std::string& error) = 0;
   virtual bool remove(const store::InfoHash& h, std::string& error) = 0;
+  // The release's origin policy, next to its .torrent (a release without one is paced by default).
+  virtual bool save_origin(const store::InfoHash& h, const OriginPolicy& p, std::string& error) = 0;
   virtual std::vector<Release> load_all() = 0;
   // nullopt when the backend could not be read (unlike an empty registry).
   virtual std::optional<std::vector<Release>> try_load_all() { return load_all(); }
@@ -54,6 +58,7 @@ class FileReleasePersistence final : public ReleasePersistence {
   bool init(std::string& error);
   bool save(const Release& r, std::string& error) override;
   bool remove(const store::InfoHash& h, std::string& error) override;
+  bool save_origin(const store::InfoHash& h, const OriginPolicy& p, std::string& error) override;
   std::vector<Release> load_all() override;
 
  private:
@@ -71,6 +76,10 @@ class ReleaseRegistry {
   AddResult add(const Release& r, std::string& error);
   bool remove(const store::InfoHash& h, std::string& error);
   bool contains(const store::InfoHash& h) const;
+  // Persists, then publishes; false + error when unknown ("not found") or not durable.
+  bool set_origin_policy(const store::InfoHash& h, const OriginPolicy& p, std::string& error);
+  // Cheap on the announce path (no copy of the .torrent); nullopt when not registered.
+  std::optional<OriginPolicy> origin_policy(const store::InfoHash& h) const;
   std::optional<Release> get(const store::InfoHash& h) const;
   std::vector<Release> list() const;
   size_t size() const;

@@ -76,6 +76,9 @@ config::Schema tracker_schema() {
            "hand out LAN addresses only when peers share a `lan` hint (guards against carrier-grade NAT)", {"true"})
       .add("rate-device", Kind::number, "announces/s a device may make on average (token bucket)", {"0.0667"})
       .add("rate-device-burst", Kind::number, "burst of announces per device", {"8"})
+      .add("origin-grant-rate", Kind::number,
+           "origin grants/s a device may acquire (token bucket; docs/origin-pacing.md)", {"0.0333"})
+      .add("origin-grant-burst", Kind::number, "burst of origin grants per device", {"4"})
       .add("rate-address", Kind::number, "announces/s per IPv4 address or IPv6 /64 (generous: carrier-grade NAT)",
            {"2000"})
       .add("rate-address-burst", Kind::number, "burst per address", {"10000"})
@@ -153,6 +156,7 @@ struct TrackerConfig {
   store::MemoryStoreOptions store_options;
   LocalityOptions locality;
   AdmissionConfig admission;
+  OriginPlannerLimits origin;
   ShedConfig udp_shed, http_shed;
 };
 
@@ -248,6 +252,7 @@ void read_admission(const config::Values& v, TrackerConfig& c) {
   a.target_rate = v.number("adaptive-target-rate", 0, 1e9);
   a.target_latency_s = v.number("adaptive-target-latency-ms", 0, 1e6) / 1000.0;
   a.max_interval_factor = v.number("adaptive-max-factor", 1, 100);
+  c.origin.grants_per_device = {v.number("origin-grant-rate", 0, 1e6), v.number("origin-grant-burst", 0, 1e6)};
   ShedConfig& s = c.udp_shed;
   s.queue_delay_ms = v.number("shed-queue-delay-ms", 0, 60'000);
   s.retry_s = static_cast<uint32_t>(v.integer("shed-retry", 1, 86'400));
@@ -348,6 +353,7 @@ class Tracker {
   TrackerMetrics tm_;
   LocalityService locality_;
   AdmissionController admission_;
+  OriginPlanner origin_;  // per-replica view of who uses the origin (docs/origin-pacing.md)
   AnnounceHandler handler_;
   ConnectionIds ids_;
   AdminApi admin_;
@@ -374,6 +380,7 @@ Tracker::Tracker(TrackerConfig cfg)
         return o;
       }()),
       admission_(cfg_.admission, clock_),
+      origin_(clock_, cfg_.origin),
       handler_(announce_context()),
       ids_(cfg_.cid_key, cfg_.cid_prev, clock_),
       admin_(admin_context()),
@@ -402,6 +409,7 @@ TrackerContext Tracker::announce_context() {
   ctx.metrics = &tm_;
   ctx.nat_verifier = make_nat_verifier(token::KeyRing(cfg_.nat_key, cfg_.nat_prev), clock_);
   ctx.admission = &admission_;
+  ctx.origin = &origin_;
   return ctx;
 }
 
@@ -414,6 +422,7 @@ AdminContext Tracker::admin_context() {
   actx.metrics = &tm_;
   actx.interval = cfg_.policy.interval;
   actx.admission = &admission_;
+  actx.origin = &origin_;
   return actx;
 }
 

@@ -137,6 +137,16 @@ std::string build_connect(uint32_t tid, uint64_t cid) {
   return o;
 }
 
+void append_origin_trailer(std::string& o, const OriginTrailer& t) {
+  o.append(reinterpret_cast<const char*>(kOriginMagic.data()), kOriginMagic.size());
+  o.push_back(static_cast<char>(kOriginVersion));
+  o.push_back(static_cast<char>(t.grant ? 1 : 0));
+  wr16(o, t.recheck_s);
+  wr16(o, t.starvation_delay_s);
+  wr32(o, t.rate);
+  wr32(o, t.starvation_floor);
+}
+
 void build_announce_header(std::string& o, uint32_t tid, uint32_t interval, uint32_t leechers, uint32_t seeders) {
   o.clear();
   wr32(o, 1);

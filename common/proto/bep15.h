@@ -85,6 +85,21 @@ void build_announce_v6(std::string& out, uint32_t tid, uint32_t interval, uint32
 // Announce reply header; the caller appends 6-byte (IPv4) or 18-byte (IPv6) peer entries.
 void build_announce_header(std::string& out, uint32_t tid, uint32_t interval, uint32_t leechers, uint32_t seeders);
 std::string build_scrape(uint32_t tid, const std::vector<ScrapeEntry>& entries);
+
+// Origin advice trailer (docs/origin-pacing.md), appended after the peer list only when the
+// announce's URL data carried `origin=1`, so a plain client never sees it. 18 bytes, big endian:
+// magic "OTSo", version, flags (bit 0: grant), recheck s (u16), starvation delay s (u16),
+// rate bytes/s (u32, 0 = no cap), starvation floor bytes/s (u32).
+inline constexpr std::array<uint8_t, 4> kOriginMagic{'O', 'T', 'S', 'o'};
+inline constexpr uint8_t kOriginVersion = 1;
+inline constexpr size_t kOriginTrailerSize = 18;
+struct OriginTrailer {
+  bool grant = false;
+  uint16_t recheck_s = 0, starvation_delay_s = 0;
+  uint32_t rate = 0, starvation_floor = 0;
+  bool operator==(const OriginTrailer&) const = default;
+};
+void append_origin_trailer(std::string& out, const OriginTrailer& t);
 std::string build_error(uint32_t tid, std::string_view message);
 
 // The client half (request builders, reply reader) is common/proto/bep15_client.h.

@@ -100,7 +100,7 @@ size_t build_scrape(uint64_t connection_id, uint32_t transaction_id, std::span<c
   return static_cast<size_t>(p - out.data());
 }
 
-ReplyError parse_reply(std::span<const uint8_t> d, bool ipv6, Reply& out) {
+ReplyError parse_reply(std::span<const uint8_t> d, bool ipv6, Reply& out, bool origin) {
   if (d.size() < kErrorReplyHeader) return ReplyError::truncated;
   out.action = get32(d.data());
   out.transaction_id = get32(d.data() + 4);
@@ -116,6 +116,18 @@ ReplyError parse_reply(std::span<const uint8_t> d, bool ipv6, Reply& out) {
       out.seeders = get32(d.data() + 16);
       size_t entry = ipv6 ? kPeerV6 : kPeerV4;
       size_t body = d.size() - kAnnounceReplyHeader;
+      if (origin && body >= udp::kOriginTrailerSize && (body - udp::kOriginTrailerSize) % entry == 0) {
+        const uint8_t* t = d.data() + d.size() - udp::kOriginTrailerSize;
+        if (std::equal(udp::kOriginMagic.begin(), udp::kOriginMagic.end(), t) && t[4] == udp::kOriginVersion) {
+          out.has_origin = true;
+          out.origin.grant = (t[5] & 1) != 0;
+          out.origin.recheck_s = static_cast<uint16_t>(t[6] << 8 | t[7]);
+          out.origin.starvation_delay_s = static_cast<uint16_t>(t[8] << 8 | t[9]);
+          out.origin.rate = get32(t + 10);
+          out.origin.starvation_floor = get32(t + 14);
+          body -= udp::kOriginTrailerSize;
+        }
+      }
       if (body % entry != 0) return ReplyError::bad_length;
       out.peers = body / entry;
       return ReplyError::ok;

@@ -65,6 +65,8 @@ struct Reply {
   uint64_t connection_id = 0;                // connect
   uint32_t interval = 0, leechers = 0, seeders = 0;  // announce
   size_t peers = 0;
+  bool has_origin = false;           // announce: the origin trailer was present (asked with origin=1)
+  udp::OriginTrailer origin;
   struct ScrapeCounts {
     uint32_t seeders = 0, completed = 0, leechers = 0;
   };
@@ -73,6 +75,8 @@ struct Reply {
 };
 
 // `ipv6` selects 18-byte peer entries (BEP 15 announce over IPv6).
-ReplyError parse_reply(std::span<const uint8_t> datagram, bool ipv6, Reply& out);
+// `origin`: the announce asked for origin advice (`origin=1`), so an announce reply may end in
+// the trailer (udp::kOriginMagic, docs/origin-pacing.md).
+ReplyError parse_reply(std::span<const uint8_t> datagram, bool ipv6, Reply& out, bool origin = false);
 
 }  // namespace otaswarm::loadtest::bep15

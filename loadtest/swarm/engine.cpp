@@ -29,6 +29,12 @@ constexpr double kMaxSimSeconds = 7 * 24 * 3600.0;
 constexpr uint32_t kOptimisticSlots = 1;
 constexpr int32_t kNoPiece = -1;
 constexpr uint64_t kUnassistedSalt = 0xA5A5F00DD00DA5A5ull;  // separate draw from the punch outcome
+// Origin pacing, the phone's side (docs/origin-pacing.md). Until the tracker's first advice the
+// phone uses these (the tracker's defaults); a tracker that never answers leaves it on them.
+constexpr double kDefaultStarvationFloor = 1'250'000;  // bytes/s
+constexpr double kDefaultStarvationDelayS = 3;
+constexpr uint32_t kDefaultRecheckS = 15;
+constexpr double kPeerRateTauS = 1.0;  // smoothing of the measured peer rate
 
 enum class State : uint8_t { waiting, leeching, seeding, gone };
 
@@ -59,6 +65,14 @@ struct PhoneState {
   std::unordered_map<uint32_t, double> dialed;      // peer → last time this phone sent it a SYN
   double complete_s = -1, stop_s = kForever, next_announce_s = kForever, next_redial_s = kForever;
   double next_choke_s = kForever;  // each client runs its own choke timer, not in step with the others
+  // Origin pacing: the tracker's last advice and the phone's own starvation valve.
+  bool origin_grant = false;
+  double origin_rate = 0;  // bytes/s cap while granted, 0 = none
+  double floor = kDefaultStarvationFloor, delay_s = kDefaultStarvationDelayS;
+  uint32_t recheck_s = kDefaultRecheckS;
+  double peer_rate = 0, step_peer_bytes = 0;  // measured from peers only (S3 excluded)
+  double below_since = -1;                    // since when the peer rate is under the floor
+  bool starved = false;
 };
 
 struct Flow {
@@ -113,6 +127,7 @@ class Engine {
       r_.relay_session_bytes_per_s = static_cast<uint64_t>(pol_.relay_budget.session_bytes_per_second);
     }
     r_.lan_pairing = to_string(pol_.lan);
+    r_.origin_policy = pol_.paced_origin ? "paced" : "greedy";
   }
 
   Result run() {
@@ -184,6 +199,20 @@ class Engine {
     r_.announces++;
     if (!reply.ok && r_.announce_errors++ == 0) r_.first_announce_error = reply.error;
     uint32_t interval = reply.ok && reply.interval ? reply.interval : cal_.announce_interval_s;
+    if (pol_.paced_origin) {
+      if (reply.ok && reply.has_origin) {
+        p.origin_grant = reply.grant;
+        p.origin_rate = reply.rate;
+        p.floor = reply.starvation_floor;
+        p.delay_s = reply.starvation_delay_s;
+        if (reply.recheck_s) p.recheck_s = reply.recheck_s;
+        r_.origin_grants_seen += reply.grant;
+      } else {
+        p.origin_grant = false;  // no advice: the phone's own valve decides
+      }
+      // A leecher re-asks every recheck period, so freed grants find a new holder quickly.
+      if (p.state == State::leeching) interval = std::min(interval, p.recheck_s);
+    }
     p.next_announce_s = now_ + interval;
     if (e == Event::stopped || !reply.ok) return;
     std::vector<std::pair<uint32_t, bool>> found;  // (phone, handed out with its LAN address)
@@ -457,11 +486,29 @@ class Engine {
     for (uint32_t id = 0; id < ph_.size(); ++id) {
       PhoneState& p = ph_[id];
       if (p.state != State::leeching) continue;
+      double cap = cal_.per_connection_bps(cal_.webseed_rtt_s);
+      if (pol_.paced_origin) {
+        // Web seed on when granted (at the told rate) or starved (topping the peer rate up to
+        // the floor); otherwise off, and its piece goes back to the peers.
+        double topup = p.starved ? std::max(0.0, p.floor - p.peer_rate) : 0.0;
+        if (p.origin_grant) {
+          // A rate-shaped grant still tops up: the valve guards holders too.
+          if (p.origin_rate > 0) cap = std::min(cap, std::max(p.origin_rate, topup));
+          r_.origin_granted_s += dt;
+        } else if (topup >= 1.0) {
+          cap = std::min(cap, topup);
+          r_.origin_starved_s += dt;
+        } else {
+          if (p.s3_piece != kNoPiece) p.inflight[static_cast<size_t>(p.s3_piece)] = 0;
+          p.s3_piece = kNoPiece;
+          continue;
+        }
+      }
       if (p.s3_piece == kNoPiece) p.s3_piece = pick(id, -1);
       if (p.s3_piece != kNoPiece) {
         Flow f;
         f.sender = f.receiver = id;
-        f.cap = cal_.per_connection_bps(cal_.webseed_rtt_s);
+        f.cap = cap;
         flows.push_back(f);
       }
     }
@@ -526,6 +573,26 @@ class Engine {
       if (f.conn >= 0) k = std::min(k, factor[pop_.phones[f.sender].site]);
       deliver(f, f.rate * k * dt, done);
     }
+    if (pol_.paced_origin) update_starvation(dt);
+  }
+
+  // The phone's own valve: peer rate under the floor for longer than the delay → starved.
+  void update_starvation(double dt) {
+    double a = std::min(1.0, dt / kPeerRateTauS);
+    for (auto& p : ph_) {
+      if (p.state != State::leeching) {
+        p.step_peer_bytes = 0;
+        continue;
+      }
+      p.peer_rate += (p.step_peer_bytes / dt - p.peer_rate) * a;
+      p.step_peer_bytes = 0;
+      if (p.peer_rate >= p.floor) {
+        p.below_since = -1;
+      } else if (p.below_since < 0) {
+        p.below_since = now_;
+      }
+      p.starved = p.below_since >= 0 && now_ + dt - p.below_since >= p.delay_s;
+    }
   }
 
   void account(const Flow& f, uint64_t bytes) {
@@ -535,6 +602,7 @@ class Engine {
       return;
     }
     const Conn& c = conns_[static_cast<size_t>(f.conn)];
+    ph_[f.receiver].step_peer_bytes += static_cast<double>(bytes);
     ph_[f.sender].uploaded += bytes;
     r_.peer_bytes += bytes;
     r_.bytes_by_type[static_cast<size_t>(c.type)] += bytes;

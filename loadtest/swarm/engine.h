@@ -22,6 +22,11 @@ class Directory {
     uint32_t interval = 0;
     std::vector<AnnouncePeer> peers;
     std::string error;
+    // Origin advice (only when the policy paces the origin and the tracker answered with it).
+    bool has_origin = false, grant = false;
+    double rate = 0;  // bytes/s while granted, 0 = no cap
+    uint32_t recheck_s = 0, starvation_delay_s = 0;
+    double starvation_floor = 0;  // bytes/s
   };
   virtual Reply announce(const Phone& p, Event e, uint64_t downloaded, uint64_t uploaded, uint64_t left) = 0;
 };
@@ -46,6 +51,10 @@ struct Result {
   uint64_t seed_pairs_closed = 0;  // connections dropped because both ends had become seeds
   uint64_t punch_attempts = 0, punch_successes = 0, relay_refused = 0, hairpin_failures = 0, unreachable_pairs = 0;
   uint64_t announces = 0, announce_errors = 0, peers_handed_out = 0;
+  // Origin pacing: phone-seconds with the web seed on, by why (tracker grant, own starvation valve).
+  double origin_granted_s = 0, origin_starved_s = 0;
+  uint64_t origin_grants_seen = 0;  // announces answered with a grant
+  std::string origin_policy;        // "greedy" or "paced"
   std::string lan_pairing;
   std::string first_announce_error;
 };

@@ -96,6 +96,10 @@ struct Policy {
   bool punching = false;        // rendezvous-coordinated hole punching
   bool relay = false;           // TURN relay within the budget
   LanPairing lan = LanPairing::off;
+  // Origin pacing (docs/origin-pacing.md): phones ask the tracker (origin=1) and follow its
+  // advice; false: the web seed runs from the first second (what stock clients do).
+  bool paced_origin = false;
+  std::string origin_policy;  // JSON PUT to /api/v1/releases/<ih>/origin-policy; empty: the tracker's default
   // Relay sessions are admitted by the rendezvous's own RelayBudget, in simulated time.
   rendezvous::RelayBudgetConfig relay_budget = rendezvous::kDefaultRelayBudget;
   // Success of a coordinated punch, by the two NAT kinds (symmetric matrix).

@@ -52,9 +52,17 @@ std::vector<Policy> builtin_policies() {
 
   Policy full = punch;
   full.name = "otaswarm";
-  full.description = "locality + reachability + hole punching + TURN relay within budget";
+  full.description =
+      "locality + reachability + hole punching + TURN relay within budget + origin pacing (the tracker's paced policy)";
   full.relay = true;
+  full.paced_origin = true;
   v.push_back(full);
+
+  Policy greedy = full;
+  greedy.name = "otaswarm-greedy";
+  greedy.description = "otaswarm without origin pacing: the web seed runs from the first second (greedy policy)";
+  greedy.paced_origin = false;
+  v.push_back(greedy);
 
   for (auto& p : v) p.punch_success = default_punch_matrix();
   return v;

@@ -17,10 +17,12 @@ using config::ConfigError;
 constexpr const char* kUsage = R"(usage: otaswarm-loadtest swarm --scenario NAME --policy POLICY [--seed N] [--json]
     [--phones N] [--lan-pairing off|hint|address] [--punch-success KIND,KIND=P ...]
     [--relay-budget-bytes-per-second B] [--relay-session-bytes-per-second B] [--relay-max-allocations N]
-    [--relay-session-ttl S] [--tracker-bin PATH] [--calibration KEY=VALUE ...] [--list]
+    [--relay-session-ttl S] [--origin-policy JSON] [--tracker-bin PATH] [--calibration KEY=VALUE ...] [--list]
 Simulates one release (flow level) with peer lists from a real otaswarm-tracker it starts on
 127.0.0.1 (port 0). Saving = 1 - S3 bytes / client-server bytes. Relays are admitted by the rendezvous's RelayBudget
-(the --relay-* flags mean what they mean for otaswarm-rendezvous). Model: docs/simulation.md.
+(the --relay-* flags mean what they mean for otaswarm-rendezvous). --origin-policy is PUT to the tracker's
+/api/v1/releases/<ih>/origin-policy for policies that pace the origin (docs/origin-pacing.md).
+Model: docs/simulation.md.
 )";
 
 constexpr uint64_t kDefaultSeed = 1;
@@ -106,6 +108,10 @@ std::string to_json(const Result& r, const Calibration& cal) {
   o["relay_sessions_peak"] = r.relay_sessions_peak;
   o["relay_session_bytes_per_s"] = r.relay_session_bytes_per_s;
   o["cross_isp_bytes"] = r.cross_isp_bytes;
+  o["origin_policy"] = r.origin_policy;
+  o["origin_granted_phone_seconds"] = r.origin_granted_s;
+  o["origin_starved_phone_seconds"] = r.origin_starved_s;
+  o["origin_grants_seen"] = r.origin_grants_seen;
   o["saving_pct"] = r.saving_pct;
   o["net_saving_pct"] = r.net_saving_pct;
   o["completion_p50_s"] = r.completion_p50_s;
@@ -181,7 +187,7 @@ std::string to_table(const Result& r, double wall_seconds) {
 
 int run_swarm(const std::vector<std::string>& args) {
   Calibration cal;
-  std::string scenario_name, policy_name, tracker_bin, lan_mode;
+  std::string scenario_name, policy_name, tracker_bin, lan_mode, origin_policy;
   uint64_t seed = kDefaultSeed;
   bool json = false;
   std::optional<uint32_t> phones;
@@ -225,6 +231,8 @@ int run_swarm(const std::vector<std::string>& args) {
       calibration.push_back(value());
     } else if (a == "--tracker-bin") {
       tracker_bin = value();
+    } else if (a == "--origin-policy") {
+      origin_policy = value();
     } else {
       throw ConfigError(a, "unknown argument (see swarm --help)");
     }
@@ -238,6 +246,7 @@ int run_swarm(const std::vector<std::string>& args) {
   if (!policy) throw ConfigError("policy", "unknown policy \"" + policy_name + "\" (--list shows them)");
   if (phones) scenario->phones = *phones;
   policy->relay_budget = relay_budget;
+  if (!origin_policy.empty()) policy->origin_policy = origin_policy;
   if (!lan_mode.empty()) {
     if (lan_mode == "off") policy->lan = LanPairing::off;
     else if (lan_mode == "hint") policy->lan = LanPairing::hint;

@@ -35,6 +35,7 @@ constexpr size_t kMaxDatagram = 65536;
 constexpr size_t kPeerEntry = 6;
 constexpr size_t kSecretBytes = 32;
 constexpr unsigned kCreated = 201;
+constexpr unsigned kOk = 200;
 // BEP 15 connection IDs stay valid for a minute or two; renew well before.
 constexpr auto kConnectionIdLifetime = std::chrono::seconds(50);
 
@@ -197,6 +198,14 @@ void TrackerProcess::register_release(const std::string& torrent) {
     throw std::runtime_error("release registration failed: HTTP " + std::to_string(res.status) + " " + res.body);
 }
 
+void TrackerProcess::set_origin_policy(const std::string& info_hash_hex, const std::string& json) {
+  http::Url admin{"http", admin_host_, admin_port_, "/api/v1/releases/" + info_hash_hex + "/origin-policy"};
+  auto res = http::request(boost::beast::http::verb::put, admin,
+                           {{"Authorization", "Bearer " + admin_token_}, {"Content-Type", "application/json"}}, json);
+  if (res.status != kOk)
+    throw std::runtime_error("origin policy rejected: HTTP " + std::to_string(res.status) + " " + res.body);
+}
+
 UdpAnnouncer::UdpAnnouncer(std::string tracker_host, uint16_t tracker_port)
     : host_(std::move(tracker_host)), port_(tracker_port) {}
 
@@ -287,7 +296,7 @@ AnnounceResult UdpAnnouncer::announce(const std::string& source_ip, const Announ
       return r;
     }
     loadtest::bep15::Reply ar;
-    if (loadtest::bep15::parse_reply(reply, false, ar) != loadtest::bep15::ReplyError::ok) {
+    if (loadtest::bep15::parse_reply(reply, false, ar, p.origin) != loadtest::bep15::ReplyError::ok) {
       r.error = "malformed announce reply";
       return r;
     }
@@ -299,7 +308,9 @@ AnnounceResult UdpAnnouncer::announce(const std::string& source_ip, const Announ
     }
     r.ok = true;
     r.interval = ar.interval;
-    for (size_t off = loadtest::bep15::kAnnounceReplyHeader; off + kPeerEntry <= reply.size(); off += kPeerEntry)
+    r.has_origin = ar.has_origin;
+    r.origin = ar.origin;
+    for (size_t i = 0, off = loadtest::bep15::kAnnounceReplyHeader; i < ar.peers; ++i, off += kPeerEntry)
       r.peers.push_back({get32(reply.data() + off),
                          static_cast<uint16_t>(reply[off + 4] << 8 | reply[off + 5])});
     return r;

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "common/proto/bep15.h"
+
 namespace otaswarm::sim {
 
 struct TrackerOptions {
@@ -32,6 +34,8 @@ class TrackerProcess {
   uint16_t udp_port() const { return udp_port_; }
   // POST /api/v1/releases with the .torrent; throws unless the tracker answers 201.
   void register_release(const std::string& torrent);
+  // PUT /api/v1/releases/<ih>/origin-policy; throws unless the tracker answers 200.
+  void set_origin_policy(const std::string& info_hash_hex, const std::string& json);
   // SIGTERM by PID and wait; idempotent.
   void stop();
 
@@ -52,7 +56,8 @@ struct AnnounceParams {
   uint32_t event = 0;  // BEP 15: 0 none, 1 completed, 2 started, 3 stopped
   int32_t numwant = -1;
   uint16_t port = 0;
-  std::string url_data;  // "/announce/<token>?localip=…&lan=…&nat=…"
+  std::string url_data;  // "/announce/<token>?localip=…&lan=…&nat=…[&origin=1]"
+  bool origin = false;   // url_data asks for origin advice: read the reply's trailer
 };
 
 struct AnnouncePeer {
@@ -65,6 +70,8 @@ struct AnnounceResult {
   std::string error;
   uint32_t interval = 0;
   std::vector<AnnouncePeer> peers;
+  bool has_origin = false;  // the tracker's origin advice (BEP 15 trailer, docs/origin-pacing.md)
+  udp::OriginTrailer origin;
 };
 
 // Blocking BEP 15 client; one short-lived socket per exchange, bound to the source address, so

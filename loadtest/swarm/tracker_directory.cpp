@@ -51,7 +51,9 @@ std::vector<std::string> tracker_flags(const Policy& pol, const Calibration& cal
           // Admission limits are per wall-clock second; simulated phones announce many simulated
           // minutes per wall second, so per-device limits and interval stretching stay out of the way.
           std::string("--rate-device=") + kUnlimitedRate, std::string("--rate-device-burst=") + kUnlimitedRate,
-          "--adaptive-max-factor=1"};
+          "--adaptive-max-factor=1",
+          // Grant acquisitions are limited per wall-clock second too.
+          std::string("--origin-grant-rate=") + kUnlimitedRate, std::string("--origin-grant-burst=") + kUnlimitedRate};
 }
 
 std::string alto_map(const Scenario& s) {
@@ -97,6 +99,10 @@ TrackerDirectory::TrackerDirectory(const Scenario& s, const Policy& pol, const C
   std::string announce_url =
       "udp://" + tracker_.udp_host() + ":" + std::to_string(tracker_.udp_port()) + "/announce";
   tracker_.register_release(make_torrent(s, announce_url, info_hash_));
+  std::string ih = crypto::hex(std::span<const uint8_t>(info_hash_.data(), info_hash_.size()));
+  // Every release starts paced; a greedy policy says so, as an operator would for a comparison.
+  tracker_.set_origin_policy(ih, pol.paced_origin ? (pol.origin_policy.empty() ? "{}" : pol.origin_policy)
+                                                  : R"({"policy":"greedy"})");
   int64_t expiry = static_cast<int64_t>(std::time(nullptr)) + kCredentialLifetimeS;
   for (const auto& p : pop.phones) {
     std::string dev = device_id(p.id);
@@ -111,6 +117,7 @@ TrackerDirectory::TrackerDirectory(const Scenario& s, const Policy& pol, const C
       auto h = crypto::sha256("household-" + std::to_string(p.lan));
       add("lan", crypto::hex(std::span<const uint8_t>(h.data(), h.size())).substr(0, kHintHexChars));
     }
+    if (pol.paced_origin) add("origin", "1");
     if (pol.nat_tickets) {
       nat::Ticket t;
       t.device_id = dev;
@@ -141,6 +148,7 @@ Directory::Reply TrackerDirectory::announce(const Phone& p, Event e, uint64_t do
   a.numwant = e == Event::stopped ? 0 : cal_.numwant;
   a.port = p.port;
   a.url_data = url_data_[p.id];
+  a.origin = pol_.paced_origin;
   auto r = udp_.announce(p.public_ip, a);
   last = std::chrono::steady_clock::now();
   Reply out;
@@ -148,6 +156,14 @@ Directory::Reply TrackerDirectory::announce(const Phone& p, Event e, uint64_t do
   out.interval = r.interval;
   out.error = std::move(r.error);
   out.peers = std::move(r.peers);
+  if (r.has_origin) {
+    out.has_origin = true;
+    out.grant = r.origin.grant;
+    out.rate = r.origin.rate;
+    out.recheck_s = r.origin.recheck_s;
+    out.starvation_delay_s = r.origin.starvation_delay_s;
+    out.starvation_floor = r.origin.starvation_floor;
+  }
   return out;
 }
 

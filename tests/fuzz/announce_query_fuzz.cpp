@@ -1,5 +1,6 @@
 // HTTP announce and scrape: query parsing, path tokens, and for a parsed announce the whole
-// handler (open mode, memory store) plus the bencoded reply, which must decode strictly.
+// handler (open mode, memory store) plus the bencoded reply, which must decode strictly; the
+// input itself and every reply also go through the origin-advice reader.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -39,6 +40,7 @@ struct World {
 
 void check_reply(const std::string& body) {
   if (!bencode::decode(body)) std::abort();
+  (void)decode_origin_advice(body);
 }
 
 }  // namespace
@@ -46,6 +48,7 @@ void check_reply(const std::string& body) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static World w;
   std::string_view in(reinterpret_cast<const char*>(data), size);
+  (void)decode_origin_advice(in);
   // First line: request target ("/announce/<t>?query"); second line, if any: X-Forwarded-For.
   std::string_view target = in.substr(0, in.find('\n'));
   std::string_view forwarded = target.size() < in.size() ? in.substr(target.size() + 1) : std::string_view{};

@@ -277,6 +277,42 @@ TEST(EncodeAnnounce, NonCompactDictionaries) {
   EXPECT_EQ(d.value.find("peers")->as_list()[0].find("peer id"), nullptr);
 }
 
+TEST(EncodeAnnounce, OriginAdviceRoundTripsAsAnExtraKey) {
+  AnnounceRequest req;
+  auto res = sample_response();
+  EXPECT_EQ(decode_origin_advice(encode_announce(req, res)), std::nullopt);  // no advice, no key
+  OriginAdvice a;
+  a.grant = true;
+  a.rate = 1'500'000;
+  a.recheck_s = 15;
+  a.starvation_floor = 1'200'000;
+  a.starvation_delay_s = 4;
+  res.origin = a;
+  std::string wire = encode_announce(req, res);
+  auto d = bencode::decode(wire);
+  ASSERT_TRUE(d) << bencode::to_string(d.error);  // still canonical: the key sorts last
+  EXPECT_EQ(d.value.find("interval")->as_int(), 1800);  // what a plain client reads is unchanged
+  EXPECT_EQ(d.value.find("peers")->as_string().size(), 12u);
+  auto back = decode_origin_advice(wire);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, a);
+  a.grant = false;
+  a.rate = 0;
+  res.origin = a;
+  EXPECT_EQ(*decode_origin_advice(encode_announce(req, res)), a);
+  EXPECT_EQ(decode_origin_advice("d17:x-otaswarm-origini1ee"), std::nullopt);  // not a dict
+  EXPECT_EQ(decode_origin_advice("garbage"), std::nullopt);
+}
+
+TEST(AnnounceQuery, OriginFlag) {
+  AnnounceRequest r;
+  EXPECT_EQ(parse_announce_query("origin=1", r), "missing info_hash");
+  EXPECT_TRUE(r.origin);
+  AnnounceRequest q;
+  parse_announce_query("origin=0", q);
+  EXPECT_FALSE(q.origin);
+}
+
 TEST(EncodeAnnounce, Failure) {
   AnnounceRequest req;
   AnnounceResponse res = sample_response();

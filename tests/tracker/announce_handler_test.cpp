@@ -61,6 +61,7 @@ class HandlerTest : public ::testing::Test {
     ctx.store = &store_;
     ctx.locality = &locality_;
     ctx.metrics = &metrics_;
+    ctx.origin = origin_;
     handler_ = std::make_unique<AnnounceHandler>(std::move(ctx));
   }
 
@@ -109,8 +110,55 @@ class HandlerTest : public ::testing::Test {
   BasicLocality locality_;
   metrics::Registry mreg_;
   TrackerMetrics metrics_{mreg_};
+  OriginPlanner* origin_ = nullptr;
   std::unique_ptr<AnnounceHandler> handler_;
 };
+
+TEST_F(HandlerTest, OriginAdviceForHttpAndForUdpClientsThatAsk) {
+  OriginPlanner planner(clock_);
+  origin_ = &planner;
+  make_handler({});
+  auto http = announce(request(1));
+  ASSERT_TRUE(http.origin);  // HTTP: an extra key, always
+  EXPECT_TRUE(http.origin->grant);  // alone in the swarm: nobody to get it from
+  auto plain = request(2);
+  plain.protocol = Protocol::udp;
+  EXPECT_FALSE(announce(plain).origin);  // a plain UDP client never asked
+  auto agent = request(3);
+  agent.protocol = Protocol::udp;
+  agent.origin = true;
+  auto res = announce(agent);
+  ASSERT_TRUE(res.origin);
+  EXPECT_EQ(res.origin->recheck_s, kDefaultRecheckS);
+  EXPECT_EQ(res.origin->starvation_floor, kDefaultStarvationFloor);
+}
+
+TEST_F(HandlerTest, PacedGrantsAreBoundedGreedyGrantsAll) {
+  OriginPlanner planner(clock_);
+  origin_ = &planner;
+  make_handler({});
+  OriginPolicy pol;
+  pol.grants = 2;
+  std::string err;
+  ASSERT_TRUE(registry_.set_origin_policy(kRelease, pol, err)) << err;
+  int granted = 0;
+  for (uint32_t i = 1; i <= 8; ++i) {
+    auto r = request(i);
+    r.protocol = Protocol::udp;
+    r.origin = true;
+    auto res = announce(r);
+    ASSERT_TRUE(res.origin);
+    granted += res.origin->grant;
+  }
+  EXPECT_EQ(granted, 3);  // the first one had no peers (starved), then two paced grants
+  EXPECT_EQ(planner.stats(kRelease).outstanding, 3u);
+  pol.mode = OriginMode::greedy;
+  ASSERT_TRUE(registry_.set_origin_policy(kRelease, pol, err));
+  auto r = request(9);
+  r.protocol = Protocol::udp;
+  r.origin = true;
+  EXPECT_TRUE(announce(r).origin->grant);
+}
 
 TEST_F(HandlerTest, AcceptsARegisteredReleaseWithAValidToken) {
   auto res = announce(request(1));

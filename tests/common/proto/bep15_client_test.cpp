@@ -116,5 +116,41 @@ TEST(Bep15Client, RejectsMalformedReplies) {
   EXPECT_EQ(parse_reply(unknown, false, r), ReplyError::unknown_action);
 }
 
+// Both halves of the origin trailer: the tracker's builder, the agent's reader.
+TEST(Bep15Client, OriginTrailerRoundTrip) {
+  std::string out;
+  udp::build_announce_v4(out, 9, 90, 3, 1, {{{10, 0, 0, 1}, 6881}, {{10, 0, 0, 2}, 6882}});
+  udp::OriginTrailer t;
+  t.grant = true;
+  t.recheck_s = 15;
+  t.starvation_delay_s = 4;
+  t.rate = 1'500'000;
+  t.starvation_floor = 1'200'000;
+  udp::append_origin_trailer(out, t);
+  ASSERT_EQ(out.size(), 20 + 2 * 6 + udp::kOriginTrailerSize);
+  std::span<const uint8_t> d(reinterpret_cast<const uint8_t*>(out.data()), out.size());
+  Reply r;
+  ASSERT_EQ(parse_reply(d, false, r, true), ReplyError::ok);
+  EXPECT_EQ(r.peers, 2u);
+  ASSERT_TRUE(r.has_origin);
+  EXPECT_EQ(r.origin, t);
+  // A reader that did not ask would take it for three more peers: that is why only a client
+  // that sent origin=1 ever gets it.
+  Reply plain;
+  ASSERT_EQ(parse_reply(d, false, plain), ReplyError::ok);
+  EXPECT_EQ(plain.peers, 2u + udp::kOriginTrailerSize / 6);
+  EXPECT_FALSE(plain.has_origin);
+}
+
+TEST(Bep15Client, NoTrailerWhenAskedButAbsent) {
+  std::string out;
+  udp::build_announce_v4(out, 9, 90, 3, 1, {{{10, 0, 0, 1}, 6881}, {{10, 0, 0, 2}, 6882}, {{10, 0, 0, 3}, 6883}});
+  std::span<const uint8_t> d(reinterpret_cast<const uint8_t*>(out.data()), out.size());
+  Reply r;
+  ASSERT_EQ(parse_reply(d, false, r, true), ReplyError::ok);
+  EXPECT_EQ(r.peers, 3u);  // 18 bytes of peers are not mistaken for a trailer: no magic
+  EXPECT_FALSE(r.has_origin);
+}
+
 }  // namespace
 }  // namespace otaswarm::loadtest::bep15
