@@ -256,6 +256,7 @@ Result StunHandler::do_register(const stun::Message& m, const Inbound& in) {
   int64_t now = now_ms(sh_.clock);
   reg.expires_unix_ms = now + cfg_.registration_ttl_s * kMsPerSecond;
   if (!sh_.store.put(reg, now)) return error_reply(m, in, stun::error::server_error, "Store full");
+  sh_.metrics.registrations.inc();
 
   nat::Ticket t{device, reg.cls, reg.reflexive.text(), sh_.clock.unix_seconds() + cfg_.ticket_ttl_s};
   std::string ticket = cfg_.ticket_key.empty() ? std::string() : nat::mint_ticket(cfg_.ticket_key, t);

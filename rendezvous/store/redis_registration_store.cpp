@@ -27,6 +27,17 @@ std::optional<Endpoint> parse_endpoint(std::string_view text) {
   return Endpoint{hp->address, hp->port};
 }
 
+// Everything another replica reads from the record, i.e. what makes a refresh a change.
+bool same_shared(const Registration& a, const Registration& b) {
+  return a.info_hash == b.info_hash && a.reflexive == b.reflexive && a.lan == b.lan && a.cls == b.cls &&
+         a.replica == b.replica && a.socket_index == b.socket_index;
+}
+
+// Deletes the key only while it holds the value this replica wrote (the device may have
+// registered with another replica since).
+constexpr const char* kDeleteIfSame =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
 timeval to_timeval(std::chrono::milliseconds d) {
   return timeval{static_cast<time_t>(d.count() / 1000), static_cast<suseconds_t>((d.count() % 1000) * 1000)};
 }
@@ -112,7 +123,22 @@ std::optional<std::string> decode_eviction(std::string_view s) {
 struct RedisRegistrationStore::Metrics {
   metrics::Counter *write_errors, *lookup_errors, *publish_errors, *subscribe_errors;
   metrics::Counter *local, *published, *unheard, *delivered, *evicted, *resynced;
+  metrics::Counter *reg_new, *reg_changed, *reg_unchanged, *reg_extended;
+  metrics::Counter *w_change, *w_extend, *w_resync, *w_forget, *w_evict;
   explicit Metrics(metrics::Registry& r) {
+    auto& regs = r.counter("otaswarm_rendezvous_store_registrations_total",
+                           "Registrations (and refreshes) by what they meant for Redis", {"result"});
+    reg_new = &regs.with({"new"});
+    reg_changed = &regs.with({"changed"});
+    reg_unchanged = &regs.with({"unchanged"});
+    reg_extended = &regs.with({"extended"});
+    auto& writes = r.counter("otaswarm_rendezvous_store_writes_total",
+                             "Redis write commands of the registration store", {"reason"});
+    w_change = &writes.with({"change"});
+    w_extend = &writes.with({"extend"});
+    w_resync = &writes.with({"resync"});
+    w_forget = &writes.with({"forget"});
+    w_evict = &writes.with({"evict"});
     auto& errors = r.counter("otaswarm_rendezvous_store_errors_total",
                              "Redis requests of the registration store that failed", {"op"});
     write_errors = &errors.with({"write"});
@@ -188,29 +214,65 @@ void RedisRegistrationStore::failed(const char* op, const redis::Result& res) {
 
 bool RedisRegistrationStore::put(const Registration& r, int64_t now) {
   if (!local_.put(r, now)) return false;
-  write(r, now, false);
+  int64_t lifetime = std::max<int64_t>(1, r.expires_unix_ms - now) * opts_.shared_lifetime_factor;
+  metrics::Counter* reason = m_->w_change;
+  {
+    std::lock_guard lk(written_mu_);
+    auto it = written_.find(r.device_id);
+    if (it == written_.end()) {
+      m_->reg_new->inc();
+    } else if (!same_shared(it->second, r)) {
+      m_->reg_changed->inc();
+    } else if (static_cast<double>(it->second.expires_unix_ms - now) >=
+                   opts_.refresh_ahead * static_cast<double>(lifetime) &&
+               it->second.expires_unix_ms >= r.expires_unix_ms) {
+      m_->reg_unchanged->inc();  // Redis's copy outlives this registration: nothing to write
+      return true;
+    } else {
+      m_->reg_extended->inc();
+      reason = m_->w_extend;
+    }
+  }
+  write(r, now, false, reason);
   return true;
 }
 
-void RedisRegistrationStore::write(const Registration& r, int64_t now, bool fill_only) {
+void RedisRegistrationStore::forget_written(const std::string& device_id) {
+  std::lock_guard lk(written_mu_);
+  written_.erase(device_id);
+}
+
+void RedisRegistrationStore::write(const Registration& r, int64_t now, bool fill_only, metrics::Counter* counted) {
   if (closing_.load()) return;
   if (in_flight_.load() >= opts_.max_in_flight_writes) {
     m_->write_errors->inc();
     resync_wanted_ = true;
+    forget_written(r.device_id);  // the next refresh writes it
     return;
   }
-  auto ttl = std::to_string(std::max<int64_t>(1, r.expires_unix_ms - now));
-  auto done = [this](const redis::Result& res) {
+  int64_t lifetime = std::max<int64_t>(1, r.expires_unix_ms - now) * opts_.shared_lifetime_factor;
+  Registration shared = r;
+  shared.expires_unix_ms = now + lifetime;
+  {
+    std::lock_guard lk(written_mu_);
+    written_[r.device_id] = shared;
+  }
+  auto ttl = std::to_string(lifetime);
+  auto done = [this, device = r.device_id, until = shared.expires_unix_ms](const redis::Result& res) {
     in_flight_--;
     if (res.ok()) return true;
     m_->write_errors->inc();
     resync_wanted_ = true;
     failed("write", res);
+    std::lock_guard lk(written_mu_);
+    auto it = written_.find(device);
+    if (it != written_.end() && it->second.expires_unix_ms == until) written_.erase(it);
     return false;
   };
   in_flight_ += 2;
+  counted->inc(2);
   auto dk = device_key(r.device_id);
-  std::vector<std::string> set = {"SET", dk, encode_registration(r), "PX", ttl, fill_only ? "NX" : "GET"};
+  std::vector<std::string> set = {"SET", dk, encode_registration(shared), "PX", ttl, fill_only ? "NX" : "GET"};
   client_->execute(std::move(set), dk, opts_.write_timeout,
                    guarded([this, done, fill_only, device = r.device_id](redis::Result&& res) {
                      if (done(res) && !fill_only) evict_elsewhere(device, res.reply);
@@ -221,10 +283,33 @@ void RedisRegistrationStore::write(const Registration& r, int64_t now, bool fill
   client_->execute(std::move(index), ek, opts_.write_timeout, guarded([done](redis::Result&& res) { done(res); }));
 }
 
+void RedisRegistrationStore::forget(const std::vector<Registration>& dropped) {
+  for (const auto& r : dropped) {
+    std::string value;
+    {
+      std::lock_guard lk(written_mu_);
+      auto it = written_.find(r.device_id);
+      if (it == written_.end()) continue;
+      value = encode_registration(it->second);
+      written_.erase(it);
+    }
+    if (closing_.load()) return;
+    m_->w_forget->inc();
+    auto dk = device_key(r.device_id);
+    client_->execute({"EVAL", kDeleteIfSame, "1", dk, value}, dk, opts_.write_timeout,
+                     guarded([this](redis::Result&& res) {
+                       if (res.ok()) return;
+                       m_->write_errors->inc();
+                       failed("write", res);
+                     }));
+  }
+}
+
 void RedisRegistrationStore::evict_elsewhere(const std::string& device_id, const redis::Reply& old) {
   if (old.type != redis::Reply::Type::string) return;
   auto prev = decode_registration(old.str);
   if (!prev || prev->replica == replica_) return;
+  m_->w_evict->inc();
   client_->execute({"PUBLISH", channel(prev->replica), encode_eviction(device_id)}, "", opts_.publish_timeout,
                    guarded([this](redis::Result&& res) {
                      if (!res.ok()) {
@@ -245,6 +330,7 @@ std::optional<Registration> RedisRegistrationStore::find_by_endpoint(const std::
 
 void RedisRegistrationStore::remove(const std::string& device_id) {
   local_.remove(device_id);
+  forget_written(device_id);
   if (closing_.load()) return;
   auto dk = device_key(device_id);
   client_->execute({"DEL", dk}, dk, opts_.write_timeout, guarded([this](redis::Result&& res) {
@@ -254,7 +340,12 @@ void RedisRegistrationStore::remove(const std::string& device_id) {
                    }));
 }
 
-size_t RedisRegistrationStore::expire(int64_t now) { return local_.expire(now); }
+size_t RedisRegistrationStore::expire(int64_t now) {
+  std::vector<Registration> dropped;
+  size_t n = local_.expire(now, &dropped);
+  forget(dropped);
+  return n;
+}
 
 size_t RedisRegistrationStore::size() const { return local_.size(); }
 
@@ -336,6 +427,7 @@ void RedisRegistrationStore::deliver(const std::string& ch, std::string_view pay
     if (ch != channel(replica_)) return;
     m_->evicted->inc();
     local_.remove(*device);
+    forget_written(*device);
     return;
   }
   std::vector<std::pair<std::string, std::function<void(const Notice&)>>> targets;
@@ -504,7 +596,7 @@ void RedisRegistrationStore::maintain(int64_t now) {
   }
   size_t budget = opts_.resync_per_tick;
   for (; resync_pos_ < resync_.size() && budget > 0; ++resync_pos_, --budget) {
-    write(resync_[resync_pos_], now, true);
+    write(resync_[resync_pos_], now, true, m_->w_resync);
     m_->resynced->inc();
   }
   if (resync_pos_ >= resync_.size()) {

@@ -2,9 +2,14 @@
 // Registrations shared by every rendezvous replica through Redis or Redis Cluster
 // (docs/redis.md, "Rendezvous"). The STUN threads never wait for Redis:
 //   - this replica's registrations live in a local MemoryRegistrationStore (synchronous reads) and are
-//     written through asynchronously: one string per device, "<prefix>:dev:{<device>}", and
-//     an index "<prefix>:ep:{<hex info hash>}:<ip:port>" → device, both with the
-//     registration's TTL (PX), so Redis forgets devices by itself;
+//     written through asynchronously: one string per device, "<prefix>:dev:<device>", and
+//     an index "<prefix>:ep:<hex info hash>:<ip:port>" → device, both with a lifetime (PX) of
+//     shared_lifetime_factor × the registration's, so Redis forgets devices by itself;
+//   - only a change is written (release, endpoint, LAN address, NAT class, replica, socket);
+//     an unchanged refresh is answered locally and rewrites the Redis copy only once its
+//     remaining lifetime falls below refresh_ahead of it, so the copy always outlives the
+//     local registration. When the local registration expires (the device went away), the
+//     copy is deleted if Redis still holds exactly what this replica wrote;
 //   - a connect naming a device this replica does not hold asks Redis (fetch*), and the
 //     handler answers when Redis has (Outcome::pending);
 //   - a punch notice for a device of another replica is PUBLISHed on that replica's channel
@@ -26,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "common/metrics.h"
@@ -45,6 +51,12 @@ struct RedisRegistrationOptions {
   size_t max_in_flight_writes = 16384;
   // Registrations re-written per maintain() call after an outage (two commands each).
   size_t resync_per_tick = 10000;
+  // The Redis copy lives this many registration lifetimes and is rewritten by a refresh once
+  // less than refresh_ahead of its lifetime is left: with 4 and 0.5 an unchanged device costs
+  // two SETs per two registration lifetimes (~0.2 commands per refresh at a 25 s refresh and
+  // a 120 s lifetime). factor × refresh_ahead ≥ 1 keeps the copy alive while the device refreshes.
+  int shared_lifetime_factor = 4;
+  double refresh_ahead = 0.5;
   // Subscriber connection: seeds tried in turn, backoff between attempts.
   std::vector<redis::Endpoint> subscribe_nodes;
   std::string username, password;
@@ -95,10 +107,14 @@ class RedisRegistrationStore final : public RegistrationStore {
  private:
   struct Metrics;
   // fill_only (re-sync): SET NX, never over a newer registration written meanwhile elsewhere.
-  void write(const Registration& r, int64_t now_unix_ms, bool fill_only);
+  // `counted`: the writes_total reason its commands are counted under.
+  void write(const Registration& r, int64_t now_unix_ms, bool fill_only, metrics::Counter* counted);
   // The device re-registered here after `old`: tell its previous replica to drop its copy.
   void evict_elsewhere(const std::string& device_id, const redis::Reply& old);
   void failed(const char* op, const redis::Result& res);
+  // Registrations the local store dropped: delete the Redis copies that are still ours.
+  void forget(const std::vector<Registration>& dropped);
+  void forget_written(const std::string& device_id);
   void subscriber_loop();
   void deliver(const std::string& channel, std::string_view payload);
   // Wraps a callback so that it is dropped once close() has begun.
@@ -118,6 +134,9 @@ class RedisRegistrationStore final : public RegistrationStore {
   std::atomic<bool> degraded_{false};
   uint64_t seen_reconnects_ = 0;
   std::vector<Registration> resync_;  // maintain() only
+  // What Redis holds of each local registration (expires_unix_ms = the copy's own expiry).
+  std::mutex written_mu_;
+  std::unordered_map<std::string, Registration> written_;
   size_t resync_pos_ = 0;
 
   mutable std::mutex mu_;

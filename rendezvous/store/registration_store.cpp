@@ -46,16 +46,19 @@ void MemoryRegistrationStore::remove(const std::string& device_id) {
   if (it != by_device_.end()) erase_locked(it);
 }
 
-size_t MemoryRegistrationStore::expire(int64_t now) {
+size_t MemoryRegistrationStore::expire(int64_t now) { return expire(now, nullptr); }
+
+size_t MemoryRegistrationStore::expire(int64_t now, std::vector<Registration>* dropped) {
   std::lock_guard lk(mu_);
-  return expire_locked(now);
+  return expire_locked(now, dropped);
 }
 
-size_t MemoryRegistrationStore::expire_locked(int64_t now) {
+size_t MemoryRegistrationStore::expire_locked(int64_t now, std::vector<Registration>* dropped) {
   size_t n = 0;
   for (auto it = by_device_.begin(); it != by_device_.end();) {
     auto next = std::next(it);
     if (it->second.expires_unix_ms < now) {
+      if (dropped) dropped->push_back(it->second);
       erase_locked(it);
       ++n;
     }
