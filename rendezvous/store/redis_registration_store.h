@@ -12,11 +12,11 @@
 //     copy is deleted if Redis still holds exactly what this replica wrote;
 //   - a connect naming a device this replica does not hold asks Redis (fetch*), and the
 //     handler answers when Redis has (Outcome::pending);
-//   - a punch notice for a device of another replica is PUBLISHed on that replica's channel
-//     "<prefix>:{<replica>}"; each replica SUBSCRIBEs to its own channel on a dedicated
-//     connection (a subscribed connection can send nothing else), reconnecting and
-//     resubscribing after failures. In a cluster PUBLISH reaches every node, so subscribing
-//     on any one node suffices;
+//   - a punch notice for a device of another replica is appended (XADD, capped) to that
+//     replica's stream "<prefix>:notices:<replica>", retried when the append fails; each
+//     replica reads its own stream with XREAD BLOCK on a dedicated connection, from the last
+//     id it has seen, so a notice appended while it reconnects is replayed, not lost (at
+//     least once: the device dedups by transaction id);
 //   - a device that re-registers with another replica (its flow moved) makes the new replica
 //     tell the old one to drop its local copy (SET … GET returns the previous record), so the
 //     old replica asks Redis instead of answering from a stale copy.
@@ -57,19 +57,24 @@ struct RedisRegistrationOptions {
   // a 120 s lifetime). factor × refresh_ahead ≥ 1 keeps the copy alive while the device refreshes.
   int shared_lifetime_factor = 4;
   double refresh_ahead = 0.5;
-  // Subscriber connection: seeds tried in turn, backoff between attempts.
+  // Notice streams keep about this many entries (XADD MAXLEN ~), i.e. what a reconnecting
+  // reader can replay; a notice older than notice_max_age is skipped (its punch has started).
+  size_t notice_stream_length = 10000;
+  std::chrono::milliseconds notice_max_age{10000};
+  int publish_retries = 2;
+  // Notice reader connection: seeds tried in turn, backoff between attempts.
   std::vector<redis::Endpoint> subscribe_nodes;
   std::string username, password;
   std::chrono::milliseconds subscribe_backoff_min{100};
   std::chrono::milliseconds subscribe_backoff_max{2000};
 };
 
-// Wire form of a registration in Redis and of a notice on a channel (exposed for tests).
+// Wire form of a registration in Redis and of a notice in a stream entry (exposed for tests).
 std::string encode_registration(const Registration& r);
 std::optional<Registration> decode_registration(std::string_view s);
 std::string encode_notice(const Notice& n);
 std::optional<Notice> decode_notice(std::string_view s, const std::string& replica);
-// "Drop your copy of this device" on a replica's channel; decode: the device id or nullopt.
+// "Drop your copy of this device" in a replica's notice stream; decode: the device id or nullopt.
 std::string encode_eviction(const std::string& device_id);
 std::optional<std::string> decode_eviction(std::string_view s);
 
@@ -102,7 +107,7 @@ class RedisRegistrationStore final : public RegistrationStore {
   bool subscribed() const { return subscribed_.load(); }
   std::string device_key(const std::string& device_id) const;
   std::string endpoint_key(const std::string& info_hash, const Endpoint& ep) const;
-  std::string channel(const std::string& replica) const;
+  std::string notice_stream(const std::string& replica) const;
 
  private:
   struct Metrics;
@@ -116,7 +121,9 @@ class RedisRegistrationStore final : public RegistrationStore {
   void forget(const std::vector<Registration>& dropped);
   void forget_written(const std::string& device_id);
   void subscriber_loop();
-  void deliver(const std::string& channel, std::string_view payload);
+  void deliver(const std::string& stream, std::string_view payload);
+  // XADD to the replica's notice stream; `attempt` counts the retries so far.
+  void append(const std::string& replica, std::string payload, int attempt);
   // Wraps a callback so that it is dropped once close() has begun.
   redis::Callback guarded(redis::Callback cb);
 
