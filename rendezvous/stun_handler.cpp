@@ -18,7 +18,12 @@ constexpr uint16_t kBindingKnown[] = {stun::attr::change_request, stun::attr::re
 constexpr uint16_t kRegisterKnown[] = {stun::attr::rdv_token, stun::attr::rdv_info_hash, stun::attr::rdv_lan_address,
                                        stun::attr::rdv_nat_class};
 constexpr uint16_t kConnectKnown[] = {stun::attr::rdv_token, stun::attr::rdv_info_hash, stun::attr::rdv_peer_id,
-                                      stun::attr::rdv_peer_reflexive, stun::attr::rdv_relayed_address};
+                                      stun::attr::rdv_peer_reflexive, stun::attr::rdv_relayed_address,
+                                      stun::attr::rdv_lifetime};
+constexpr uint16_t kReleaseKnown[] = {stun::attr::rdv_token, stun::attr::rdv_info_hash, stun::attr::rdv_peer_id};
+
+// The relay budget's key of a pair: the same whichever side asks.
+std::string pair_key(const std::string& a, const std::string& b) { return std::min(a, b) + "\n" + std::max(a, b); }
 
 size_t addr_attr_size(const net::Address& a) { return net::unmap(a).is_v4() ? kAttrAddrV4 : kAttrAddrV6; }
 size_t padded(size_t n) { return (n + 3) / 4 * 4; }
@@ -110,6 +115,7 @@ Result StunHandler::process(const Inbound& in, Completion later) {
     case stun::method::binding: return binding(m, in);
     case stun::method::rdv_register: return do_register(m, in);
     case stun::method::rdv_connect: return do_connect(m, in, later);
+    case stun::method::rdv_release: return do_release(m, in);
     default: return error_reply(m, in, stun::error::bad_request, "Unknown method");
   }
 }
@@ -304,6 +310,7 @@ struct StunHandler::ConnectCtx {
   std::string peer_id;              // the peer named by id, or
   std::optional<Endpoint> peer_ep;  // by its reflexive endpoint
   Endpoint relayed;
+  int64_t allocation_ms = 0;  // the TURN allocation's lifetime, as the device reports it
   std::optional<Registration> self, peer;
   bool store_failed = false;
 
@@ -358,6 +365,14 @@ Result StunHandler::do_connect(const stun::Message& m, const Inbound& in, Comple
       return error_reply(m, in, stun::error::bad_request, "Bad relayed address");
     }
     c->relayed = Endpoint{hp->address, hp->port};
+    if (const auto* lt = m.find(stun::attr::rdv_lifetime)) {
+      auto v = stun::decode_u32(lt->value);
+      if (!v) {
+        count("bad_request");
+        return error_reply(m, in, stun::error::bad_request, "Bad lifetime");
+      }
+      c->allocation_ms = static_cast<int64_t>(*v) * kMsPerSecond;
+    }
   }
   int64_t now = now_ms(sh_.clock);
   c->self = sh_.store.get(c->device, now);
@@ -372,6 +387,27 @@ Result StunHandler::do_connect(const stun::Message& m, const Inbound& in, Comple
     return r;
   }
   return finish_connect(*c);
+}
+
+Result StunHandler::do_release(const stun::Message& m, const Inbound& in) {
+  auto unknown = m.unknown_required(kReleaseKnown);
+  if (!unknown.empty()) return error_reply(m, in, stun::error::unknown_attribute, "Unknown Attribute", unknown);
+  Result err;
+  std::string device = authenticate(m, in, err);
+  if (device.empty()) return err;
+  const auto* ih = m.find(stun::attr::rdv_info_hash);
+  const auto* pid = m.find(stun::attr::rdv_peer_id);
+  if (!ih || ih->value.size() != kInfoHashSize) return error_reply(m, in, stun::error::bad_request, "Bad info-hash");
+  if (!pid || pid->value.empty()) return error_reply(m, in, stun::error::bad_request, "No peer named");
+  // Idempotent: a retransmitted release (or one for a slot that already expired) succeeds too.
+  bool held = sh_.relay.release(std::string(ih->value), pair_key(device, std::string(pid->value)));
+  sh_.metrics.relay_releases.with({held ? "released" : "not_held"}).inc();
+  stun::Builder b(stun::method::rdv_release, stun::Class::success, m.transaction_id);
+  b.add_fingerprint();
+  Result r;
+  r.outcome = Outcome::ok;
+  r.replies.push_back(Reply{in.local_index, in.remote, b.bytes()});
+  return r;
 }
 
 void StunHandler::resolve_async(std::shared_ptr<ConnectCtx> c, Completion later) {
@@ -424,8 +460,10 @@ Result StunHandler::finish_connect(ConnectCtx& c) {
   nat::Decision d = nat::decide(self->cls, peer->cls);
   TurnCredentials creds;
   if (d == nat::Decision::relay) {
-    std::string pair = std::min(device, peer->device_id) + "\n" + std::max(device, peer->device_id);
-    if (!sh_.relay.admit(info_hash, pair, sh_.clock.mono_ms())) {
+    // Held as long as the allocation lives (its reported lifetime, else TURN's default), so a
+    // relay nobody refreshes frees its slot; RDV-RELEASE frees it at once.
+    int64_t hold = c.allocation_ms > 0 ? c.allocation_ms : kTurnAllocationLifetimeMs;
+    if (!sh_.relay.admit(info_hash, pair_key(device, peer->device_id), sh_.clock.mono_ms(), hold)) {
       count("relay_budget_exhausted");
       sh_.metrics.pair_decisions.with({"refused"}).inc();
       sh_.metrics.relay_budget_exhausted.with({crypto::hex(info_hash)}).inc();

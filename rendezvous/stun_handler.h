@@ -1,6 +1,6 @@
 #pragma once
 // STUN request processing for the rendezvous: RFC 8489 Binding with RFC 5780 behaviour
-// discovery, plus the rendezvous methods (register, connect; docs/rendezvous-protocol.md).
+// discovery, plus the rendezvous methods (register, connect, release; docs/rendezvous-protocol.md).
 // No sockets: process() turns one inbound message into replies the caller sends.
 // One StunHandler per I/O thread; the store, relay budget, rate limiters and metrics are
 // shared and thread-safe.
@@ -99,6 +99,8 @@ class StunHandler {
   Result binding(const stun::Message& m, const Inbound& in);
   Result do_register(const stun::Message& m, const Inbound& in);
   Result do_connect(const stun::Message& m, const Inbound& in, Completion& later);
+  // RDV-RELEASE: the device's relay with the named peer ended; its relay budget slot is freed.
+  Result do_release(const stun::Message& m, const Inbound& in);
   // The rest of a connect once both registrations were looked up; safe on any thread.
   Result finish_connect(ConnectCtx& c);
   void resolve_async(std::shared_ptr<ConnectCtx> c, Completion later);
