@@ -91,7 +91,10 @@ StunHandler::StunHandler(const HandlerConfig& cfg, Shared shared)
       own_device_(shared.per_device ? nullptr
                                      : std::make_unique<RateLimiter>(cfg.per_device, cfg.max_rate_keys, shared.clock)),
       per_address_(shared.per_address ? *shared.per_address : *own_address_),
-      per_device_(shared.per_device ? *shared.per_device : *own_device_) {}
+      per_device_(shared.per_device ? *shared.per_device : *own_device_) {
+  for (auto r : {nat::Reach::unknown, nat::Reach::connectable, nat::Reach::punchable, nat::Reach::hard})
+    tickets_[static_cast<size_t>(r)] = &sh_.metrics.nat_tickets.with({nat::to_string(r)});
+}
 
 Result StunHandler::process(const Inbound& in, Completion later) {
   Result r;
@@ -244,7 +247,7 @@ Result StunHandler::do_register(const stun::Message& m, const Inbound& in) {
   const auto* ih = m.find(stun::attr::rdv_info_hash);
   if (!ih || ih->value.size() != kInfoHashSize) return error_reply(m, in, stun::error::bad_request, "Bad info-hash");
   Registration reg;
-  reg.device_id = device;
+  reg.device_id = std::move(device);
   reg.info_hash = std::string(ih->value);
   reg.reflexive = in.remote;
   if (const auto* lan = m.find(stun::attr::rdv_lan_address)) {
@@ -264,9 +267,9 @@ Result StunHandler::do_register(const stun::Message& m, const Inbound& in) {
   if (!sh_.store.put(reg, now)) return error_reply(m, in, stun::error::server_error, "Store full");
   sh_.metrics.registrations.inc();
 
-  nat::Ticket t{device, reg.cls, reg.reflexive.text(), sh_.clock.unix_seconds() + cfg_.ticket_ttl_s};
+  nat::Ticket t{reg.device_id, reg.cls, reg.reflexive.text(), sh_.clock.unix_seconds() + cfg_.ticket_ttl_s};
   std::string ticket = cfg_.ticket_key.empty() ? std::string() : nat::mint_ticket(cfg_.ticket_key, t);
-  if (!ticket.empty()) sh_.metrics.nat_tickets.with({nat::to_string(nat::reach_of(reg.cls))}).inc();
+  if (!ticket.empty()) tickets_[static_cast<size_t>(nat::reach_of(reg.cls))]->inc();
 
   stun::Builder b(stun::method::rdv_register, stun::Class::success, m.transaction_id);
   b.add_xor_address(stun::attr::xor_mapped_address, in.remote.address, in.remote.port)

@@ -117,6 +117,7 @@ class StunHandler {
   std::unique_ptr<RateLimiter> own_address_, own_device_;
   RateLimiter& per_address_;
   RateLimiter& per_device_;
+  std::array<metrics::Counter*, 4> tickets_{};  // nat_tickets by nat::Reach, resolved once
 };
 
 // Per-recipient action carried in the RDV-DECISION attribute (second byte).

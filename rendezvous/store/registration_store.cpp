@@ -15,6 +15,10 @@ void MemoryRegistrationStore::erase_locked(std::unordered_map<std::string, Regis
 bool MemoryRegistrationStore::put(const Registration& r, int64_t now) {
   std::lock_guard lk(mu_);
   auto it = by_device_.find(r.device_id);
+  if (it != by_device_.end() && it->second.info_hash == r.info_hash && it->second.reflexive == r.reflexive) {
+    it->second = r;  // a refresh: same index entry, and the strings reuse their storage
+    return true;
+  }
   if (it != by_device_.end()) erase_locked(it);
   else if (by_device_.size() >= max_) expire_locked(now);
   if (by_device_.size() >= max_) return false;  // full of live registrations: refuse rather than grow
