@@ -91,7 +91,8 @@ StunHandler::StunHandler(const HandlerConfig& cfg, Shared shared)
       own_device_(shared.per_device ? nullptr
                                      : std::make_unique<RateLimiter>(cfg.per_device, cfg.max_rate_keys, shared.clock)),
       per_address_(shared.per_address ? *shared.per_address : *own_address_),
-      per_device_(shared.per_device ? *shared.per_device : *own_device_) {
+      per_device_(shared.per_device ? *shared.per_device : *own_device_),
+      verified_(kVerifiedTokenSlots) {
   for (auto r : {nat::Reach::unknown, nat::Reach::connectable, nat::Reach::punchable, nat::Reach::hard})
     tickets_[static_cast<size_t>(r)] = &sh_.metrics.nat_tickets.with({nat::to_string(r)});
 }
@@ -223,17 +224,23 @@ std::string StunHandler::authenticate(const stun::Message& m, const Inbound& in,
     err = error_reply(m, in, stun::error::unauthorized, "Unauthorized");
     return {};
   }
-  auto v = token::verify(cfg_.device_keys, t->value, sh_.clock);
-  if (v.status != token::Status::ok) {
-    err = error_reply(m, in, stun::error::unauthorized, "Unauthorized");
-    return {};
+  auto& slot = verified_[std::hash<std::string_view>{}(t->value) % verified_.size()];
+  if (slot.token != t->value || slot.expiry < sh_.clock.unix_seconds()) {
+    auto v = token::verify(cfg_.device_keys, t->value, sh_.clock);
+    if (v.status != token::Status::ok) {
+      err = error_reply(m, in, stun::error::unauthorized, "Unauthorized");
+      return {};
+    }
+    slot.token.assign(t->value);
+    slot.device = std::move(v.device_id);
+    slot.expiry = v.expiry;
   }
-  if (!per_device_.allow(rate_key(v.device_id))) {
+  if (!per_device_.allow(rate_key(slot.device))) {
     err = error_reply(m, in, stun::error::rate_limited, "Rate limited");
     err.outcome = Outcome::rate_limited;
     return {};
   }
-  return v.device_id;
+  return slot.device;
 }
 
 Result StunHandler::do_register(const stun::Message& m, const Inbound& in) {

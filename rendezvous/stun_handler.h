@@ -118,7 +118,16 @@ class StunHandler {
   RateLimiter& per_address_;
   RateLimiter& per_device_;
   std::array<metrics::Counter*, 4> tickets_{};  // nat_tickets by nat::Reach, resolved once
+  // Tokens this thread verified lately, direct-mapped by hash: a device refreshes with the same
+  // token every ≤ 25 s, so its HMAC is checked once and later compared byte for byte.
+  struct VerifiedToken {
+    std::string token, device;
+    int64_t expiry = 0;
+  };
+  std::vector<VerifiedToken> verified_;
 };
+
+inline constexpr size_t kVerifiedTokenSlots = 16384;
 
 // Per-recipient action carried in the RDV-DECISION attribute (second byte).
 enum class Action : uint8_t { connect = 0, accept = 1, punch = 2, relay = 3 };

@@ -291,6 +291,22 @@ TEST_F(Handler, RelayOnlyForSymmetricPairsAndWithinBudget) {
   EXPECT_EQ(parse_reply(send(connect("sym-1", "sym-0"), "203.0.113.11:1"), keep).cls(), stun::Class::success);
 }
 
+TEST_F(Handler, VerifiedTokenIsReusedOnlyWhileValidAndOnlyByteForByte) {
+  auto with_token = [&](const std::string& t) {
+    stun::Builder b(stun::method::rdv_register, stun::Class::request, stun::random_transaction_id());
+    b.add(stun::attr::rdv_token, t).add(stun::attr::rdv_info_hash, std::string(20, 'h')).add_fingerprint();
+    return b.bytes();
+  };
+  std::string t = token::mint(key, "phone-cache", clock.unix_seconds() + 10);
+  EXPECT_EQ(error_code(send(with_token(t))), 0);
+  EXPECT_EQ(error_code(send(with_token(t))), 0);  // the refresh: answered from the verified copy
+  std::string forged = t;
+  forged.back() = forged.back() == 'A' ? 'B' : 'A';
+  EXPECT_EQ(error_code(send(with_token(forged))), 401);
+  clock.advance_seconds(11);  // the token expired: the cached verification does not outlive it
+  EXPECT_EQ(error_code(send(with_token(t))), 401);
+}
+
 TEST_F(Handler, ReleaseFreesTheRelaySlot) {
   nat::NatClass sym{nat::Mapping::address_and_port_dependent, nat::Filtering::address_and_port_dependent, false};
   for (int i = 0; i < 4; ++i) send(reg("sym-" + std::to_string(i), sym), ("203.0.113." + std::to_string(10 + i) + ":1").c_str());
