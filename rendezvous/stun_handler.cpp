@@ -14,6 +14,7 @@ constexpr size_t kAttrAddrV4 = stun::kAttrHeaderSize + 8, kAttrAddrV6 = stun::kA
 constexpr size_t kAttrFingerprint = stun::kAttrHeaderSize + 4;
 constexpr size_t kPaddingAttrOverhead = stun::kAttrHeaderSize;
 constexpr int64_t kMsPerSecond = 1000;
+constexpr int64_t kTicketReuseDivisor = 10;  // a kept NAT ticket is reused while ≥ 9/10 of its TTL is left
 constexpr uint16_t kBindingKnown[] = {stun::attr::change_request, stun::attr::response_port, stun::attr::padding};
 constexpr uint16_t kRegisterKnown[] = {stun::attr::rdv_token, stun::attr::rdv_info_hash, stun::attr::rdv_lan_address,
                                        stun::attr::rdv_nat_class};
@@ -224,7 +225,7 @@ std::string StunHandler::authenticate(const stun::Message& m, const Inbound& in,
     err = error_reply(m, in, stun::error::unauthorized, "Unauthorized");
     return {};
   }
-  auto& slot = verified_[std::hash<std::string_view>{}(t->value) % verified_.size()];
+  auto& slot = verified_slot(t->value);
   if (slot.token != t->value || slot.expiry < sh_.clock.unix_seconds()) {
     auto v = token::verify(cfg_.device_keys, t->value, sh_.clock);
     if (v.status != token::Status::ok) {
@@ -234,6 +235,7 @@ std::string StunHandler::authenticate(const stun::Message& m, const Inbound& in,
     slot.token.assign(t->value);
     slot.device = std::move(v.device_id);
     slot.expiry = v.expiry;
+    slot.ticket.clear();
   }
   if (!per_device_.allow(rate_key(slot.device))) {
     err = error_reply(m, in, stun::error::rate_limited, "Rate limited");
@@ -274,14 +276,29 @@ Result StunHandler::do_register(const stun::Message& m, const Inbound& in) {
   if (!sh_.store.put(reg, now)) return error_reply(m, in, stun::error::server_error, "Store full");
   sh_.metrics.registrations.inc();
 
-  nat::Ticket t{reg.device_id, reg.cls, reg.reflexive.text(), sh_.clock.unix_seconds() + cfg_.ticket_ttl_s};
-  std::string ticket = cfg_.ticket_key.empty() ? std::string() : nat::mint_ticket(cfg_.ticket_key, t);
-  if (!ticket.empty()) tickets_[static_cast<size_t>(nat::reach_of(reg.cls))]->inc();
+  const std::string* ticket_ptr = nullptr;
+  if (!cfg_.ticket_key.empty()) {
+    // authenticate() left this token's slot holding this device.
+    auto& slot = verified_slot(m.find(stun::attr::rdv_token)->value);
+    int64_t now_s = sh_.clock.unix_seconds();
+    bool reuse = !slot.ticket.empty() && slot.device == reg.device_id && slot.ticket_cls == reg.cls &&
+                 slot.ticket_reflexive == reg.reflexive &&
+                 (slot.ticket_expiry - now_s) * kTicketReuseDivisor >= cfg_.ticket_ttl_s * (kTicketReuseDivisor - 1);
+    if (!reuse) {
+      nat::Ticket t{reg.device_id, reg.cls, reg.reflexive.text(), now_s + cfg_.ticket_ttl_s};
+      slot.ticket = nat::mint_ticket(cfg_.ticket_key, t);
+      slot.ticket_cls = reg.cls;
+      slot.ticket_reflexive = reg.reflexive;
+      slot.ticket_expiry = t.expiry;
+    }
+    ticket_ptr = &slot.ticket;
+  }
+  if (ticket_ptr && !ticket_ptr->empty()) tickets_[static_cast<size_t>(nat::reach_of(reg.cls))]->inc();
 
   stun::Builder b(stun::method::rdv_register, stun::Class::success, m.transaction_id);
   b.add_xor_address(stun::attr::xor_mapped_address, in.remote.address, in.remote.port)
       .add_u32(stun::attr::rdv_lifetime, static_cast<uint32_t>(cfg_.registration_ttl_s));
-  if (!ticket.empty()) b.add(stun::attr::rdv_nat_ticket, ticket);
+  if (ticket_ptr && !ticket_ptr->empty()) b.add(stun::attr::rdv_nat_ticket, *ticket_ptr);
   b.add_fingerprint();
   Result r;
   r.outcome = Outcome::ok;

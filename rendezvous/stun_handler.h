@@ -120,10 +120,19 @@ class StunHandler {
   std::array<metrics::Counter*, 4> tickets_{};  // nat_tickets by nat::Reach, resolved once
   // Tokens this thread verified lately, direct-mapped by hash: a device refreshes with the same
   // token every ≤ 25 s, so its HMAC is checked once and later compared byte for byte.
+  // The NAT ticket last minted for it is kept too and handed out again while the class and
+  // endpoint are the same and at least 9/10 of its lifetime is left (one HMAC less per refresh).
   struct VerifiedToken {
     std::string token, device;
     int64_t expiry = 0;
+    std::string ticket;
+    nat::NatClass ticket_cls;
+    Endpoint ticket_reflexive;
+    int64_t ticket_expiry = 0;
   };
+  VerifiedToken& verified_slot(std::string_view token) {
+    return verified_[std::hash<std::string_view>{}(token) % verified_.size()];
+  }
   std::vector<VerifiedToken> verified_;
 };
 

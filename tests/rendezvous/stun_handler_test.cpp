@@ -307,6 +307,35 @@ TEST_F(Handler, VerifiedTokenIsReusedOnlyWhileValidAndOnlyByteForByte) {
   EXPECT_EQ(error_code(send(with_token(t))), 401);
 }
 
+TEST_F(Handler, RefreshReusesTheNatTicketWhileMostOfItsLifetimeIsLeft) {
+  nat::NatClass cone{nat::Mapping::endpoint_independent, nat::Filtering::address_and_port_dependent, false};
+  nat::NatClass open{nat::Mapping::endpoint_independent, nat::Filtering::endpoint_independent, false};
+  std::string t = tok("phone-ticket");
+  auto ticket = [&](nat::NatClass c, const char* from) {
+    stun::Builder b(stun::method::rdv_register, stun::Class::request, stun::random_transaction_id());
+    b.add(stun::attr::rdv_token, t).add(stun::attr::rdv_info_hash, std::string(20, 'h'))
+        .add(stun::attr::rdv_nat_class, std::string{char(c.mapping), char(c.filtering), char(c.public_address), 0})
+        .add_fingerprint();
+    std::string keep;
+    auto msg = parse_reply(send(b.bytes(), from), keep);
+    const auto* a = msg.find(stun::attr::rdv_nat_ticket);
+    return a ? std::string(a->value) : std::string();
+  };
+  auto first = ticket(cone, "203.0.113.5:40000");
+  ASSERT_FALSE(first.empty());
+  clock.advance_seconds(cfg.ticket_ttl_s / 10);
+  EXPECT_EQ(ticket(cone, "203.0.113.5:40000"), first);  // 9/10 of its lifetime left: handed out again
+  clock.advance_seconds(1);
+  auto second = ticket(cone, "203.0.113.5:40000");
+  EXPECT_NE(second, first);  // less left: a fresh one
+  auto v = nat::verify_ticket(token::KeyRing(key), second, clock);
+  EXPECT_EQ(v.status, nat::TicketStatus::ok);
+  EXPECT_NE(ticket(open, "203.0.113.5:40000"), second);  // another class
+  auto moved = ticket(open, "203.0.113.5:40001");         // another endpoint
+  EXPECT_NE(moved, second);
+  EXPECT_EQ(nat::verify_ticket(token::KeyRing(key), moved, clock).ticket.reflexive, "203.0.113.5:40001");
+}
+
 TEST_F(Handler, ReleaseFreesTheRelaySlot) {
   nat::NatClass sym{nat::Mapping::address_and_port_dependent, nat::Filtering::address_and_port_dependent, false};
   for (int i = 0; i < 4; ++i) send(reg("sym-" + std::to_string(i), sym), ("203.0.113." + std::to_string(10 + i) + ":1").c_str());
