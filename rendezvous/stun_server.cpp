@@ -222,6 +222,8 @@ static std::unique_ptr<udp::socket> open_udp(asio::io_context& io, const net::Ad
   s->open(ep.protocol(), ec);
   if (ec) return nullptr;
   s->set_option(ReusePort(true), ec);
+  boost::system::error_code ignored;  // capped by net.core.rmem_max; a smaller buffer still works
+  s->set_option(asio::socket_base::receive_buffer_size(kStunReceiveBuffer), ignored);
   if (a.is_v6()) s->set_option(asio::ip::v6_only(true), ec);
   s->bind(ep, ec);
   if (ec) return nullptr;

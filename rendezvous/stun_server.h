@@ -19,6 +19,7 @@ namespace otaswarm::rendezvous {
 
 inline constexpr size_t kStunBatch = 32;          // datagrams per recvmmsg and per sendmmsg
 inline constexpr size_t kStunBatchesPerWake = 8;  // then other handlers of the thread get a turn
+inline constexpr int kStunReceiveBuffer = 4 << 20;  // SO_RCVBUF asked for: absorbs bursts (as the tracker's)
 
 struct StunBind {
   net::HostPort primary;

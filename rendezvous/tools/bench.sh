@@ -13,7 +13,7 @@ BASELINE=${2:-}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-4}
 RUNS=${RUNS:-3}
 SOURCES=${SOURCES:-2000}
-WINDOW=${WINDOW:-64}
+WINDOW=${WINDOW:-256}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 OUT=${OUT:-$ROOT/docs/rendezvous-benchmarks.md}
@@ -36,37 +36,21 @@ import json, os, sys
 r = json.loads(sys.argv[1]); cpu = (int(sys.argv[3]) - int(sys.argv[2])) / os.sysconf("SC_CLK_TCK")
 print(int(r["responses_per_second"]), int(r["responses"] / cpu) if cpu > 0 else 0)' "$json" "$before" "$after"
 }
-# measure ADDR METHOD PID → medians "rate per_cpu_second"
-measure() {
-  for _ in $(seq "$RUNS"); do run "$@"; done >"$TMP/runs"
-  echo "$(cut -d' ' -f1 "$TMP/runs" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p") $(cut -d' ' -f2 "$TMP/runs" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")"
-}
-
-start_rdv() {  # BINARY; sets RDV_ADDR, RDV_PID
+start_rdv() {  # BINARY NAME; sets ${NAME}_ADDR, ${NAME}_PID
   taskset -c "$SERVER_CPU" "$1" --stun-listen 127.0.0.1:0 --alt-ip 127.0.0.2 --api-listen 127.0.0.1:0 \
-    --admin-listen 127.0.0.1:0 --threads 1 --rate-per-address 0 --rate-per-device 0 \
-    --token-key-file "$TMP/key" --max-registrations 1000000 >"$TMP/ready" 2>"$TMP/rdv.log" &
-  RDV_PID=$!
-  PIDS+=("$RDV_PID")
-  for _ in $(seq 100); do [ -s "$TMP/ready" ] && break; sleep 0.05; done
-  RDV_ADDR=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["stun"])' "$TMP/ready")
-}
-stop_pid() {
-  kill "$1"; wait "$1" 2>/dev/null || true
-  local keep=(); for p in "${PIDS[@]}"; do [ "$p" != "$1" ] && keep+=("$p"); done; PIDS=("${keep[@]}")
+    --admin-listen 127.0.0.1:0 --threads 1 --rate-per-address 1000000 --rate-per-device 1000000 \
+    --token-key-file "$TMP/key" --max-registrations 1000000 >"$TMP/ready.$2" 2>"$TMP/rdv.log.$2" &
+  local pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 100); do [ -s "$TMP/ready.$2" ] && break; sleep 0.05; done
+  printf -v "${2}_PID" %s "$pid"
+  printf -v "${2}_ADDR" %s "$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["stun"])' "$TMP/ready.$2")"
 }
 
-declare -A R
-start_rdv "$BIN/otaswarm-rendezvous"
-R[rdv,binding]=$(measure "$RDV_ADDR" binding "$RDV_PID")
-R[rdv,register]=$(measure "$RDV_ADDR" register "$RDV_PID")
-stop_pid "$RDV_PID"
-if [ -n "$BASELINE" ]; then
-  start_rdv "$BASELINE"
-  R[base,binding]=$(measure "$RDV_ADDR" binding "$RDV_PID")
-  R[base,register]=$(measure "$RDV_ADDR" register "$RDV_PID")
-  stop_pid "$RDV_PID"
-fi
+# All servers run at once, idle but for the one under load; each round measures every
+# (server, request) back to back, so a change in the machine's other load hits them alike.
+start_rdv "$BIN/otaswarm-rendezvous" RDV
+[ -n "$BASELINE" ] && start_rdv "$BASELINE" BASE
 CPORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 taskset -c "$SERVER_CPU" turnserver -n --listening-ip=127.0.0.1 --listening-port="$CPORT" --stun-only --no-tls \
   --no-dtls --no-cli --no-rfc5780 --relay-threads=1 --pidfile="$TMP/turn.pid" --userdb="$TMP/turndb" \
@@ -74,16 +58,30 @@ taskset -c "$SERVER_CPU" turnserver -n --listening-ip=127.0.0.1 --listening-port
 TURN_PID=$!
 PIDS+=("$TURN_PID")
 for _ in $(seq 100); do ss -Hlun "sport = :$CPORT" | grep -q 127.0.0.1 && break; sleep 0.05; done
-R[coturn,binding]=$(measure "127.0.0.1:$CPORT" binding "$TURN_PID")
-stop_pid "$TURN_PID"
 
-ratio() { /usr/bin/python3 -c 'import sys; print("%.2f" % (float(sys.argv[1]) / float(sys.argv[2])))' "$1" "$2"; }
-read -r cb_rate cb_cpu <<<"${R[coturn,binding]}"
+CASES=("rdv binding $RDV_ADDR $RDV_PID" "rdv register $RDV_ADDR $RDV_PID")
+[ -n "$BASELINE" ] && CASES+=("base binding $BASE_ADDR $BASE_PID" "base register $BASE_ADDR $BASE_PID")
+CASES+=("coturn binding 127.0.0.1:$CPORT $TURN_PID")
+for round in $(seq "$RUNS"); do
+  for c in "${CASES[@]}"; do
+    read -r name method addr pid <<<"$c"
+    echo "$round $(run "$addr" "$method" "$pid")" >>"$TMP/$name.$method"
+  done
+done
+for p in "${PIDS[@]}"; do kill "$p"; wait "$p" 2>/dev/null || true; done
+PIDS=()
+
+# median NAME.METHOD COLUMN(2 rate, 3 per cpu s); ratio_median NAME.METHOD COLUMN: median over
+# rounds of (this / coturn Binding in the same round)
+median() { cut -d' ' -f"$2" "$TMP/$1" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p"; }
+ratio_median() {
+  join <(sort -k1,1 "$TMP/$1") <(sort -k1,1 "$TMP/coturn.binding") | awk -v c="$2" '{n = c; m = c + 2; if ($m > 0) printf "%.2f\n", $n / $m}' |
+    sort -n | sed -n "$(( (RUNS + 1) / 2 ))p"
+}
 CPU=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 COTURN_V=$(dpkg-query -W -f='${Version}' coturn 2>/dev/null || echo unknown)
-row() {  # label "rate cpu"
-  local rate cpu; read -r rate cpu <<<"$2"
-  echo "| $1 | $rate | $(ratio "$rate" "$cb_rate") | $cpu | $(ratio "$cpu" "$cb_cpu") |"
+row() {  # label NAME.METHOD
+  echo "| $1 | $(median "$2" 2) | $(ratio_median "$2" 2) | $(median "$2" 3) | $(ratio_median "$2" 3) |"
 }
 {
   echo "# Rendezvous benchmarks"
@@ -97,24 +95,28 @@ row() {  # label "rate cpu"
   echo "token, registering again and again (the refresh path). Each server is pinned to CPU"
   echo "$SERVER_CPU and the load generator to CPU $CLIENT_CPU (\`taskset\`), so \"per second\" is per"
   echo "core; \"per CPU second\" divides the responses by the server's own user+system CPU time"
-  echo "(\`/proc/PID/stat\`), which does not depend on how busy the load generator kept it."
-  echo "Median of $RUNS runs of ${SECONDS_PER_RUN} s, 2-CPU shared machine ($CPU)."
+  echo "(\`/proc/PID/stat\`), which depends less on how busy the shared machine let the generator keep it."
+  echo "All servers run at once (idle but for the one under load) and each of $RUNS rounds measures"
+  echo "every case for ${SECONDS_PER_RUN} s back to back; the table gives medians over the rounds, the"
+  echo "ratios are medians of the per-round ratios to coturn (so the machine's other load, which"
+  echo "varies, hits both sides alike). 2-CPU shared machine ($CPU)."
   echo
-  echo "The rendezvous runs with \`--rate-per-address 0 --rate-per-device 0\` (the limiters still"
-  echo "run, unlimited: a benchmark device refreshes far faster than its limit), \`--alt-ip 127.0.0.2\`"
+  echo "The rendezvous runs with \`--rate-per-address 1000000 --rate-per-device 1000000\` (both"
+  echo "limiters take a token per request, but a benchmark device refreshes far faster than the"
+  echo "default 5/s would let it), \`--alt-ip 127.0.0.2\`"
   echo "(four sockets, RFC 5780 replies: XOR-MAPPED-ADDRESS, OTHER-ADDRESS, RESPONSE-ORIGIN,"
   echo "FINGERPRINT) and the memory registration store; an RDV-REGISTER answer verifies the device"
   echo "token (HMAC), updates the registration and mints a NAT ticket (HMAC)."
   echo
   echo "| server, request | responses/s (one core) | × coturn Binding | responses per CPU second | × coturn Binding |"
   echo "|---|---|---|---|---|"
-  row "otaswarm-rendezvous, Binding" "${R[rdv,binding]}"
-  row "otaswarm-rendezvous, RDV-REGISTER" "${R[rdv,register]}"
+  row "otaswarm-rendezvous, Binding" rdv.binding
+  row "otaswarm-rendezvous, RDV-REGISTER" rdv.register
   if [ -n "$BASELINE" ]; then
-    row "before batching ($(basename "$(dirname "$(dirname "$BASELINE")")") build), Binding" "${R[base,binding]}"
-    row "before batching, RDV-REGISTER" "${R[base,register]}"
+    row "baseline binary, Binding" base.binding
+    row "baseline binary, RDV-REGISTER" base.register
   fi
-  row "coturn, Binding" "${R[coturn,binding]}"
+  row "coturn, Binding" coturn.binding
   echo
   echo "Reproduce: \`rendezvous/tools/bench.sh [BUILD_DIR] [BASELINE_BINARY]\` (rewrites this file;"
   echo "\`SOURCES\`, \`WINDOW\`, \`RUNS\`, \`SECONDS_PER_RUN\`, \`SERVER_CPU\`, \`CLIENT_CPU\` override"
