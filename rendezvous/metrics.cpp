@@ -11,6 +11,11 @@ Metrics::Metrics(metrics::Registry& r)
       turn_credentials(r.counter("otaswarm_rendezvous_turn_credentials_total", "TURN credentials", {"result"})),
       relay_budget_exhausted(r.counter("otaswarm_rendezvous_relay_budget_exhausted_total",
                                        "Relay requests refused for budget", {"info_hash"})),
-      nat_tickets(r.counter("otaswarm_rendezvous_nat_tickets_total", "NAT tickets issued", {"class"})) {}
+      nat_tickets(r.counter("otaswarm_rendezvous_nat_tickets_total", "NAT tickets issued", {"class"})),
+      relay_releases(r.counter("otaswarm_rendezvous_relay_releases_total",
+                               "RDV-RELEASE requests: relay slots freed by the device", {"result"})),
+      registrations(r.counter("otaswarm_rendezvous_registrations_total",
+                              "Registrations accepted (first ones and refreshes)")
+                        .with({})) {}
 
 }  // namespace otaswarm::rendezvous

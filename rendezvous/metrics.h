@@ -15,6 +15,8 @@ struct Metrics {
   metrics::Family<metrics::Counter>& turn_credentials;   // result
   metrics::Family<metrics::Counter>& relay_budget_exhausted;  // info_hash
   metrics::Family<metrics::Counter>& nat_tickets;        // class
+  metrics::Family<metrics::Counter>& relay_releases;     // result: released, not_held
+  metrics::Counter& registrations;                       // RDV-REGISTER accepted (new or refresh)
 };
 
 }  // namespace otaswarm::rendezvous

@@ -18,7 +18,7 @@ void RelayBudget::sweep(std::map<std::string, int64_t>& sessions, int64_t now_ms
   }
 }
 
-bool RelayBudget::admit(const std::string& info_hash, const std::string& pair, int64_t now_ms) {
+bool RelayBudget::admit(const std::string& info_hash, const std::string& pair, int64_t now_ms, int64_t hold_ms) {
   std::lock_guard lk(mu_);
   auto& sessions = sessions_[info_hash];
   sweep(sessions, now_ms);
@@ -27,8 +27,18 @@ bool RelayBudget::admit(const std::string& info_hash, const std::string& pair, i
     if (sessions.empty()) sessions_.erase(info_hash);
     return false;
   }
-  sessions[pair] = now_ms + c_.session_ttl_ms;
+  int64_t hold = hold_ms > 0 ? std::min(hold_ms, c_.session_ttl_ms) : c_.session_ttl_ms;
+  sessions[pair] = now_ms + hold;
   return true;
+}
+
+bool RelayBudget::release(const std::string& info_hash, const std::string& pair) {
+  std::lock_guard lk(mu_);
+  auto it = sessions_.find(info_hash);
+  if (it == sessions_.end()) return false;
+  bool held = it->second.erase(pair) > 0;
+  if (it->second.empty()) sessions_.erase(it);
+  return held;
 }
 
 size_t RelayBudget::active(const std::string& info_hash, int64_t now_ms) {

@@ -14,11 +14,17 @@ constexpr size_t kAttrAddrV4 = stun::kAttrHeaderSize + 8, kAttrAddrV6 = stun::kA
 constexpr size_t kAttrFingerprint = stun::kAttrHeaderSize + 4;
 constexpr size_t kPaddingAttrOverhead = stun::kAttrHeaderSize;
 constexpr int64_t kMsPerSecond = 1000;
+constexpr int64_t kTicketReuseDivisor = 10;  // a kept NAT ticket is reused while ≥ 9/10 of its TTL is left
 constexpr uint16_t kBindingKnown[] = {stun::attr::change_request, stun::attr::response_port, stun::attr::padding};
 constexpr uint16_t kRegisterKnown[] = {stun::attr::rdv_token, stun::attr::rdv_info_hash, stun::attr::rdv_lan_address,
                                        stun::attr::rdv_nat_class};
 constexpr uint16_t kConnectKnown[] = {stun::attr::rdv_token, stun::attr::rdv_info_hash, stun::attr::rdv_peer_id,
-                                      stun::attr::rdv_peer_reflexive, stun::attr::rdv_relayed_address};
+                                      stun::attr::rdv_peer_reflexive, stun::attr::rdv_relayed_address,
+                                      stun::attr::rdv_lifetime};
+constexpr uint16_t kReleaseKnown[] = {stun::attr::rdv_token, stun::attr::rdv_info_hash, stun::attr::rdv_peer_id};
+
+// The relay budget's key of a pair: the same whichever side asks.
+std::string pair_key(const std::string& a, const std::string& b) { return std::min(a, b) + "\n" + std::max(a, b); }
 
 size_t addr_attr_size(const net::Address& a) { return net::unmap(a).is_v4() ? kAttrAddrV4 : kAttrAddrV6; }
 size_t padded(size_t n) { return (n + 3) / 4 * 4; }
@@ -62,7 +68,11 @@ StunHandler::StunHandler(const HandlerConfig& cfg, Shared shared)
       own_device_(shared.per_device ? nullptr
                                      : std::make_unique<RateLimiter>(cfg.per_device, cfg.max_rate_keys, shared.clock)),
       per_address_(shared.per_address ? *shared.per_address : *own_address_),
-      per_device_(shared.per_device ? *shared.per_device : *own_device_) {}
+      per_device_(shared.per_device ? *shared.per_device : *own_device_),
+      verified_(kVerifiedTokenSlots) {
+  for (auto r : {nat::Reach::unknown, nat::Reach::connectable, nat::Reach::punchable, nat::Reach::hard})
+    tickets_[static_cast<size_t>(r)] = &sh_.metrics.nat_tickets.with({nat::to_string(r)});
+}
 
 Result StunHandler::process(const Inbound& in, Completion later) {
   Result r;
@@ -86,6 +96,7 @@ Result StunHandler::process(const Inbound& in, Completion later) {
     case stun::method::binding: return binding(m, in);
     case stun::method::rdv_register: return do_register(m, in);
     case stun::method::rdv_connect: return do_connect(m, in, later);
+    case stun::method::rdv_release: return do_release(m, in);
     default: return error_reply(m, in, stun::error::bad_request, "Unknown method");
   }
 }
@@ -190,17 +201,24 @@ std::string StunHandler::authenticate(const stun::Message& m, const Inbound& in,
     err = error_reply(m, in, stun::error::unauthorized, "Unauthorized");
     return {};
   }
-  auto v = token::verify(cfg_.device_keys, t->value, sh_.clock);
-  if (v.status != token::Status::ok) {
-    err = error_reply(m, in, stun::error::unauthorized, "Unauthorized");
-    return {};
+  auto& slot = verified_slot(t->value);
+  if (slot.token != t->value || slot.expiry < sh_.clock.unix_seconds()) {
+    auto v = token::verify(cfg_.device_keys, t->value, sh_.clock);
+    if (v.status != token::Status::ok) {
+      err = error_reply(m, in, stun::error::unauthorized, "Unauthorized");
+      return {};
+    }
+    slot.token.assign(t->value);
+    slot.device = std::move(v.device_id);
+    slot.expiry = v.expiry;
+    slot.ticket.clear();
   }
-  if (!per_device_.allow(rate_key(v.device_id))) {
+  if (!per_device_.allow(rate_key(slot.device))) {
     err = error_reply(m, in, stun::error::rate_limited, "Rate limited");
     err.outcome = Outcome::rate_limited;
     return {};
   }
-  return v.device_id;
+  return slot.device;
 }
 
 Result StunHandler::do_register(const stun::Message& m, const Inbound& in) {
@@ -214,7 +232,7 @@ Result StunHandler::do_register(const stun::Message& m, const Inbound& in) {
   const auto* ih = m.find(stun::attr::rdv_info_hash);
   if (!ih || ih->value.size() != kInfoHashSize) return error_reply(m, in, stun::error::bad_request, "Bad info-hash");
   Registration reg;
-  reg.device_id = device;
+  reg.device_id = std::move(device);
   reg.info_hash = std::string(ih->value);
   reg.reflexive = in.remote;
   if (const auto* lan = m.find(stun::attr::rdv_lan_address)) {
@@ -232,13 +250,29 @@ Result StunHandler::do_register(const stun::Message& m, const Inbound& in) {
   int64_t now = now_ms(sh_.clock);
   reg.expires_unix_ms = now + cfg_.registration_ttl_s * kMsPerSecond;
   if (!sh_.store.put(reg, now)) return error_reply(m, in, stun::error::server_error, "Store full");
+  sh_.metrics.registrations.inc();
 
-  nat::Ticket t{device, reg.cls, reg.reflexive.text(), sh_.clock.unix_seconds() + cfg_.ticket_ttl_s};
-  std::string ticket = cfg_.ticket_key.empty() ? std::string() : nat::mint_ticket(cfg_.ticket_key, t);
-  if (!ticket.empty()) sh_.metrics.nat_tickets.with({nat::to_string(nat::reach_of(reg.cls))}).inc();
+  const std::string* ticket_ptr = nullptr;
+  if (!cfg_.ticket_key.empty()) {
+    // authenticate() left this token's slot holding this device.
+    auto& slot = verified_slot(m.find(stun::attr::rdv_token)->value);
+    int64_t now_s = sh_.clock.unix_seconds();
+    bool reuse = !slot.ticket.empty() && slot.device == reg.device_id && slot.ticket_cls == reg.cls &&
+                 slot.ticket_reflexive == reg.reflexive &&
+                 (slot.ticket_expiry - now_s) * kTicketReuseDivisor >= cfg_.ticket_ttl_s * (kTicketReuseDivisor - 1);
+    if (!reuse) {
+      nat::Ticket t{reg.device_id, reg.cls, reg.reflexive.text(), now_s + cfg_.ticket_ttl_s};
+      slot.ticket = nat::mint_ticket(cfg_.ticket_key, t);
+      slot.ticket_cls = reg.cls;
+      slot.ticket_reflexive = reg.reflexive;
+      slot.ticket_expiry = t.expiry;
+    }
+    ticket_ptr = &slot.ticket;
+  }
+  if (ticket_ptr && !ticket_ptr->empty()) tickets_[static_cast<size_t>(nat::reach_of(reg.cls))]->inc();
 
   rdv::Registered done{net::HostPort{in.remote.address, in.remote.port},
-                       static_cast<uint32_t>(cfg_.registration_ttl_s), ticket};
+                       static_cast<uint32_t>(cfg_.registration_ttl_s), ticket_ptr ? *ticket_ptr : std::string()};
   Result r;
   r.outcome = Outcome::ok;
   r.replies.push_back(Reply{in.local_index, in.remote, rdv::build_registered(m.transaction_id, done)});
@@ -273,6 +307,7 @@ struct StunHandler::ConnectCtx {
   std::string peer_id;              // the peer named by id, or
   std::optional<Endpoint> peer_ep;  // by its reflexive endpoint
   Endpoint relayed;
+  int64_t allocation_ms = 0;  // the TURN allocation's lifetime, as the device reports it
   std::optional<Registration> self, peer;
   bool store_failed = false;
 
@@ -327,6 +362,14 @@ Result StunHandler::do_connect(const stun::Message& m, const Inbound& in, Comple
       return error_reply(m, in, stun::error::bad_request, "Bad relayed address");
     }
     c->relayed = Endpoint{hp->address, hp->port};
+    if (const auto* lt = m.find(stun::attr::rdv_lifetime)) {
+      auto v = stun::decode_u32(lt->value);
+      if (!v) {
+        count("bad_request");
+        return error_reply(m, in, stun::error::bad_request, "Bad lifetime");
+      }
+      c->allocation_ms = static_cast<int64_t>(*v) * kMsPerSecond;
+    }
   }
   int64_t now = now_ms(sh_.clock);
   c->self = sh_.store.get(c->device, now);
@@ -341,6 +384,27 @@ Result StunHandler::do_connect(const stun::Message& m, const Inbound& in, Comple
     return r;
   }
   return finish_connect(*c);
+}
+
+Result StunHandler::do_release(const stun::Message& m, const Inbound& in) {
+  auto unknown = m.unknown_required(kReleaseKnown);
+  if (!unknown.empty()) return error_reply(m, in, stun::error::unknown_attribute, "Unknown Attribute", unknown);
+  Result err;
+  std::string device = authenticate(m, in, err);
+  if (device.empty()) return err;
+  const auto* ih = m.find(stun::attr::rdv_info_hash);
+  const auto* pid = m.find(stun::attr::rdv_peer_id);
+  if (!ih || ih->value.size() != kInfoHashSize) return error_reply(m, in, stun::error::bad_request, "Bad info-hash");
+  if (!pid || pid->value.empty()) return error_reply(m, in, stun::error::bad_request, "No peer named");
+  // Idempotent: a retransmitted release (or one for a slot that already expired) succeeds too.
+  bool held = sh_.relay.release(std::string(ih->value), pair_key(device, std::string(pid->value)));
+  sh_.metrics.relay_releases.with({held ? "released" : "not_held"}).inc();
+  stun::Builder b(stun::method::rdv_release, stun::Class::success, m.transaction_id);
+  b.add_fingerprint();
+  Result r;
+  r.outcome = Outcome::ok;
+  r.replies.push_back(Reply{in.local_index, in.remote, b.bytes()});
+  return r;
 }
 
 void StunHandler::resolve_async(std::shared_ptr<ConnectCtx> c, Completion later) {
@@ -393,8 +457,10 @@ Result StunHandler::finish_connect(ConnectCtx& c) {
   nat::Decision d = nat::decide(self->cls, peer->cls);
   TurnCredentials creds;
   if (d == nat::Decision::relay) {
-    std::string pair = std::min(device, peer->device_id) + "\n" + std::max(device, peer->device_id);
-    if (!sh_.relay.admit(info_hash, pair, sh_.clock.mono_ms())) {
+    // Held as long as the allocation lives (its reported lifetime, else TURN's default), so a
+    // relay nobody refreshes frees its slot; RDV-RELEASE frees it at once.
+    int64_t hold = c.allocation_ms > 0 ? c.allocation_ms : kTurnAllocationLifetimeMs;
+    if (!sh_.relay.admit(info_hash, pair_key(device, peer->device_id), sh_.clock.mono_ms(), hold)) {
       count("relay_budget_exhausted");
       sh_.metrics.pair_decisions.with({"refused"}).inc();
       sh_.metrics.relay_budget_exhausted.with({crypto::hex(info_hash)}).inc();

@@ -1,6 +1,6 @@
 #pragma once
 // STUN request processing for the rendezvous: RFC 8489 Binding with RFC 5780 behaviour
-// discovery, plus the rendezvous methods (register, connect; docs/rendezvous-protocol.md).
+// discovery, plus the rendezvous methods (register, connect, release; docs/rendezvous-protocol.md).
 // No sockets: process() turns one inbound message into replies the caller sends.
 // One StunHandler per I/O thread; the store, relay budget, rate limiters and metrics are
 // shared and thread-safe.
@@ -100,6 +100,8 @@ class StunHandler {
   Result binding(const stun::Message& m, const Inbound& in);
   Result do_register(const stun::Message& m, const Inbound& in);
   Result do_connect(const stun::Message& m, const Inbound& in, Completion& later);
+  // RDV-RELEASE: the device's relay with the named peer ended; its relay budget slot is freed.
+  Result do_release(const stun::Message& m, const Inbound& in);
   // The rest of a connect once both registrations were looked up; safe on any thread.
   Result finish_connect(ConnectCtx& c);
   void resolve_async(std::shared_ptr<ConnectCtx> c, Completion later);
@@ -116,7 +118,26 @@ class StunHandler {
   std::unique_ptr<RateLimiter> own_address_, own_device_;
   RateLimiter& per_address_;
   RateLimiter& per_device_;
+  std::array<metrics::Counter*, 4> tickets_{};  // nat_tickets by nat::Reach, resolved once
+  // Tokens this thread verified lately, direct-mapped by hash: a device refreshes with the same
+  // token every ≤ 25 s, so its HMAC is checked once and later compared byte for byte.
+  // The NAT ticket last minted for it is kept too and handed out again while the class and
+  // endpoint are the same and at least 9/10 of its lifetime is left (one HMAC less per refresh).
+  struct VerifiedToken {
+    std::string token, device;
+    int64_t expiry = 0;
+    std::string ticket;
+    nat::NatClass ticket_cls;
+    Endpoint ticket_reflexive;
+    int64_t ticket_expiry = 0;
+  };
+  VerifiedToken& verified_slot(std::string_view token) {
+    return verified_[std::hash<std::string_view>{}(token) % verified_.size()];
+  }
+  std::vector<VerifiedToken> verified_;
 };
+
+inline constexpr size_t kVerifiedTokenSlots = 16384;
 
 // Per-recipient action carried in the RDV-DECISION attribute (second byte); the codec's.
 using Action = rdv::Action;

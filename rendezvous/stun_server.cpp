@@ -8,9 +8,15 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "common/log.h"
 
@@ -30,19 +36,168 @@ udp::endpoint to_udp(const Endpoint& e) { return {e.address, e.port}; }
 Endpoint from_udp(const udp::endpoint& e) { return {net::unmap(e.address()), e.port()}; }
 }  // namespace
 
+// One UDP socket's batch: recvmmsg fills up to kStunBatch datagrams, the replies that leave
+// from this socket collect in `out` and go with one sendmmsg per kStunBatch. Everything is
+// allocated once; a slot holds a maximum-size STUN message, but only the pages a datagram
+// touches become resident.
+struct StunPort {
+  std::unique_ptr<char[]> buf{new char[kStunBatch * kRecvBuffer]};
+  std::array<iovec, kStunBatch> iov{};
+  std::array<sockaddr_storage, kStunBatch> addr{};
+  std::array<mmsghdr, kStunBatch> msg{};
+  std::vector<Reply> out;  // capacity kept between batches
+  std::array<udp::endpoint, kStunBatch> out_to{};
+  std::array<iovec, kStunBatch> out_iov{};
+  std::array<mmsghdr, kStunBatch> out_msg{};
+  StunPort() {
+    for (size_t i = 0; i < kStunBatch; ++i) {
+      iov[i] = {buf.get() + i * kRecvBuffer, kRecvBuffer};
+      msg[i].msg_hdr.msg_name = &addr[i];
+      msg[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      msg[i].msg_hdr.msg_iov = &iov[i];
+      msg[i].msg_hdr.msg_iovlen = 1;
+    }
+    out.reserve(kStunBatch * kStunBatchesPerWake);
+  }
+};
+
 struct StunServer::Worker {
   asio::io_context& io;
   std::array<std::unique_ptr<udp::socket>, kSocketCount> socks;
-  std::array<std::array<char, kRecvBuffer>, kSocketCount> bufs{};
-  std::array<udp::endpoint, kSocketCount> senders;
+  std::array<std::unique_ptr<StunPort>, kSocketCount> ports;
   StunHandler handler;
+  Metrics& m;
   // Resolved once: the label lookup takes the family's lock, the increment does not.
   std::array<metrics::Counter*, kOutcomeCount> udp_results{}, tcp_results{};
-  Worker(asio::io_context& io, const HandlerConfig& cfg, Shared sh) : io(io), handler(cfg, sh) {
+  // This thread's UDP counts, added to the shared counters once per drained batch, so the
+  // hot path touches no cache line another thread writes.
+  std::array<uint64_t, kOutcomeCount> udp_counts{};
+  std::unordered_map<std::string, metrics::Counter*> drop_counters;  // reason → counter
+  std::unordered_map<metrics::Counter*, uint64_t> drop_counts;
+  Worker(asio::io_context& io, const HandlerConfig& cfg, Shared sh) : io(io), handler(cfg, sh), m(sh.metrics) {
     // Not `pending`: such a request is counted once its answer is known.
     for (auto o : {Outcome::ok, Outcome::error, Outcome::dropped, Outcome::rate_limited}) {
       udp_results[static_cast<size_t>(o)] = &sh.metrics.stun_requests.with({"udp", to_string(o)});
       tcp_results[static_cast<size_t>(o)] = &sh.metrics.stun_requests.with({"tcp", to_string(o)});
+    }
+  }
+
+  void count_drop(const std::string& reason) {
+    auto it = drop_counters.find(reason);
+    if (it == drop_counters.end()) it = drop_counters.emplace(reason, &m.stun_dropped.with({reason})).first;
+    ++drop_counts[it->second];
+  }
+  void publish_counts() {
+    for (size_t o = 0; o < kOutcomeCount; ++o)
+      if (udp_counts[o]) {
+        udp_results[o]->inc(udp_counts[o]);
+        udp_counts[o] = 0;
+      }
+    for (auto& [c, n] : drop_counts)
+      if (n) {
+        c->inc(n);
+        n = 0;
+      }
+  }
+
+  void wait_readable(int i) {
+    socks[i]->async_wait(udp::socket::wait_read, [this, i](boost::system::error_code ec) {
+      if (ec == asio::error::operation_aborted || !socks[i]->is_open()) return;
+      on_readable(i);
+    });
+  }
+
+  // Drains up to kStunBatchesPerWake batches, then sends what they produced. The reactor is
+  // asked to wait only after recvmmsg found the socket empty; otherwise the drain goes on as a
+  // posted handler, behind whatever else this thread has queued (as the tracker's UDP path).
+  void on_readable(int i) {
+    auto& p = *ports[i];
+    int fd = socks[i]->native_handle();
+    bool drained = false;
+    for (size_t round = 0; round < kStunBatchesPerWake && !drained; ++round) {
+      int n = ::recvmmsg(fd, p.msg.data(), kStunBatch, MSG_DONTWAIT, nullptr);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) drained = true;
+        else log::warn("stun recvmmsg failed", {{"error", std::strerror(errno)}});
+        break;
+      }
+      for (int j = 0; j < n; ++j) {
+        handle(i, p.iov[j].iov_base, p.msg[j].msg_len, p.addr[j], p.msg[j].msg_hdr.msg_namelen);
+        p.msg[j].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      }
+      if (static_cast<size_t>(n) < kStunBatch) drained = true;
+    }
+    flush();
+    publish_counts();
+    if (drained) wait_readable(i);
+    else asio::post(io, [this, i] {
+      if (socks[i]->is_open()) on_readable(i);
+    });
+  }
+
+  void handle(int i, void* data, size_t n, const sockaddr_storage& addr, socklen_t addr_len) {
+    if (n > stun::kMaxMessageSize) return count_drop("too_large");
+    udp::endpoint from;
+    if (addr_len > from.capacity()) return;
+    std::memcpy(from.data(), &addr, addr_len);
+    from.resize(addr_len);
+    Inbound in{std::string_view(static_cast<const char*>(data), n), from_udp(from), i, Transport::udp};
+    // A connect naming a device registered with another replica is answered once the shared
+    // store has been asked; the reply is sent from this thread, which owns the sockets.
+    auto later = [this](Result&& r) { asio::post(io, [this, r = std::move(r)]() mutable { send_now(std::move(r)); }); };
+    Result r = handler.process(in, later);
+    if (r.outcome == Outcome::pending) return;
+    ++udp_counts[static_cast<size_t>(r.outcome)];
+    if (!r.drop_reason.empty()) count_drop(r.drop_reason);
+    for (auto& rep : r.replies)
+      if (ports[rep.from_index]) ports[rep.from_index]->out.push_back(std::move(rep));
+  }
+
+  // A reply that was pending on the shared store: sent at once, with whatever else is queued.
+  void send_now(Result&& r) {
+    ++udp_counts[static_cast<size_t>(r.outcome)];
+    if (!r.drop_reason.empty()) count_drop(r.drop_reason);
+    for (auto& rep : r.replies)
+      if (ports[rep.from_index]) ports[rep.from_index]->out.push_back(std::move(rep));
+    flush();
+    publish_counts();
+  }
+
+  void flush() {
+    for (int i = 0; i < kSocketCount; ++i) {
+      if (!ports[i] || ports[i]->out.empty()) continue;
+      auto& p = *ports[i];
+      if (socks[i]->is_open()) send_batches(socks[i]->native_handle(), p);
+      p.out.clear();
+    }
+  }
+
+  // Non-blocking: a reply the socket cannot take now (full send buffer, unreachable
+  // destination) is dropped and counted, as a lost datagram would be; the client retransmits.
+  void send_batches(int fd, StunPort& p) {
+    size_t done = 0, count = p.out.size();
+    while (done < count) {
+      size_t k = std::min(kStunBatch, count - done);
+      for (size_t j = 0; j < k; ++j) {
+        auto& r = p.out[done + j];
+        p.out_to[j] = to_udp(r.to);
+        p.out_iov[j] = {r.bytes.data(), r.bytes.size()};
+        auto& h = p.out_msg[j].msg_hdr;
+        h = {};
+        h.msg_name = p.out_to[j].data();
+        h.msg_namelen = static_cast<socklen_t>(p.out_to[j].size());
+        h.msg_iov = &p.out_iov[j];
+        h.msg_iovlen = 1;
+      }
+      int n = ::sendmmsg(fd, p.out_msg.data(), static_cast<unsigned>(k), MSG_DONTWAIT);
+      if (n > 0) {
+        done += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      count_drop("send_failed");
+      ++done;
     }
   }
 };
@@ -67,6 +222,8 @@ static std::unique_ptr<udp::socket> open_udp(asio::io_context& io, const net::Ad
   s->open(ep.protocol(), ec);
   if (ec) return nullptr;
   s->set_option(ReusePort(true), ec);
+  boost::system::error_code ignored;  // capped by net.core.rmem_max; a smaller buffer still works
+  s->set_option(asio::socket_base::receive_buffer_size(kStunReceiveBuffer), ignored);
   if (a.is_v6()) s->set_option(asio::ip::v6_only(true), ec);
   s->bind(ep, ec);
   if (ec) return nullptr;
@@ -153,42 +310,6 @@ void StunServer::send_notice(const Notice& n) {
 }
 
 namespace {
-void send_replies(StunServer::Worker& w, const Result& r, Metrics& m) {
-  w.udp_results[static_cast<size_t>(r.outcome)]->inc();
-  if (!r.drop_reason.empty()) m.stun_dropped.with({r.drop_reason}).inc();
-  for (auto& rep : r.replies) {
-    auto& out = w.socks[rep.from_index];
-    if (!out || !out->is_open()) continue;
-    boost::system::error_code sec;
-    out->send_to(asio::buffer(rep.bytes), to_udp(rep.to), 0, sec);
-    if (sec) m.stun_dropped.with({"send_failed"}).inc();
-  }
-}
-
-void do_receive(StunServer::Worker& w, int i, Metrics& m) {
-  auto& s = w.socks[i];
-  s->async_receive_from(asio::buffer(w.bufs[i]), w.senders[i], [&w, i, &m](boost::system::error_code ec, size_t n) {
-    if (ec == asio::error::operation_aborted || !w.socks[i]->is_open()) return;
-    if (!ec) {
-      static thread_local metrics::Counter* dropped_oversize = nullptr;
-      if (n > stun::kMaxMessageSize) {
-        if (!dropped_oversize) dropped_oversize = &m.stun_dropped.with({"too_large"});
-        dropped_oversize->inc();
-      } else {
-        Inbound in{std::string_view(w.bufs[i].data(), n), from_udp(w.senders[i]), i, Transport::udp};
-        // A connect naming a device registered with another replica is answered once the shared
-        // store has been asked; the reply is sent from this thread, which owns the sockets.
-        auto later = [&w, &m](Result&& r) {
-          asio::post(w.io, [&w, &m, r = std::move(r)] { send_replies(w, r, m); });
-        };
-        Result r = w.handler.process(in, later);
-        if (r.outcome != Outcome::pending) send_replies(w, r, m);
-      }
-    }
-    do_receive(w, i, m);
-  });
-}
-
 asio::awaitable<void> tcp_session(tcp::socket sock, StunServer::Worker& w, Metrics& m,
                                   std::shared_ptr<StunServer::TcpState> st, int local_index) {
   {
@@ -290,8 +411,9 @@ void StunServer::start() {
   for (auto& w : workers_)
     for (int i = 0; i < kSocketCount; ++i)
       if (w->socks[i]) {
+        w->ports[i] = std::make_unique<StunPort>();
         auto* wp = w.get();
-        asio::post(w->io, [wp, i, this] { do_receive(*wp, i, sh_.metrics); });
+        asio::post(w->io, [wp, i] { wp->wait_readable(i); });
       }
   if (acceptor_) do_accept(*acceptor_, workers_, sh_.metrics, tcp_, max_tcp_, std::make_shared<std::atomic<size_t>>(0));
 }

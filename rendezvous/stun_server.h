@@ -2,7 +2,8 @@
 // Sockets for the STUN service: four UDP sockets (primary/alternate IP × primary/alternate
 // port) per I/O thread, bound with SO_REUSEPORT so each thread owns a full set and replies
 // from any of the four addresses without crossing threads; plus STUN over TCP on the primary.
-// Sockets only move bytes: StunHandler decides what to send.
+// Sockets only move bytes: StunHandler decides what to send. UDP is read with recvmmsg and
+// answered with sendmmsg in batches (the tracker's UDP path), counted per thread.
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <array>
@@ -15,6 +16,10 @@
 #include "rendezvous/stun_handler.h"
 
 namespace otaswarm::rendezvous {
+
+inline constexpr size_t kStunBatch = 32;          // datagrams per recvmmsg and per sendmmsg
+inline constexpr size_t kStunBatchesPerWake = 8;  // then other handlers of the thread get a turn
+inline constexpr int kStunReceiveBuffer = 4 << 20;  // SO_RCVBUF asked for: absorbs bursts (as the tracker's)
 
 struct StunBind {
   net::HostPort primary;

@@ -32,15 +32,21 @@ void put16(std::string& s, size_t at, uint16_t v) {
 }
 size_t padded(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
-std::array<uint32_t, 256> make_crc_table() {
-  std::array<uint32_t, 256> t{};
+// Slicing-by-8 tables: t[0] is the classic byte table, t[k][i] advances t[k-1][i] by one byte,
+// so the loop folds eight bytes per step (FINGERPRINT is computed on every request and reply).
+using CrcTables = std::array<std::array<uint32_t, 256>, 8>;
+constexpr CrcTables make_crc_tables() {
+  CrcTables t{};
   for (uint32_t i = 0; i < 256; ++i) {
     uint32_t c = i;
     for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    t[i] = c;
+    t[0][i] = c;
   }
+  for (uint32_t i = 0; i < 256; ++i)
+    for (size_t k = 1; k < t.size(); ++k) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xff];
   return t;
 }
+constexpr CrcTables kCrc = make_crc_tables();
 
 // XOR key for addresses: magic cookie, then the transaction id (IPv6).
 std::array<uint8_t, 16> xor_key(const TransactionId& tid) {
@@ -77,9 +83,16 @@ std::optional<net::HostPort> decode_addr(std::string_view v, const std::array<ui
 }  // namespace
 
 uint32_t crc32(std::string_view data) {
-  static const auto table = make_crc_table();
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  size_t n = data.size();
   uint32_t c = 0xFFFFFFFFu;
-  for (unsigned char ch : data) c = table[(c ^ ch) & 0xff] ^ (c >> 8);
+  for (; n >= 8; p += 8, n -= 8) {
+    uint32_t lo = c ^ (uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24);
+    uint32_t hi = uint32_t{p[4]} | uint32_t{p[5]} << 8 | uint32_t{p[6]} << 16 | uint32_t{p[7]} << 24;
+    c = kCrc[7][lo & 0xff] ^ kCrc[6][(lo >> 8) & 0xff] ^ kCrc[5][(lo >> 16) & 0xff] ^ kCrc[4][lo >> 24] ^
+        kCrc[3][hi & 0xff] ^ kCrc[2][(hi >> 8) & 0xff] ^ kCrc[1][(hi >> 16) & 0xff] ^ kCrc[0][hi >> 24];
+  }
+  for (; n > 0; ++p, --n) c = kCrc[0][(c ^ *p) & 0xff] ^ (c >> 8);
   return c ^ 0xFFFFFFFFu;
 }
 

@@ -35,6 +35,7 @@ inline constexpr uint16_t binding = 0x001;
 inline constexpr uint16_t rdv_register = 0x0C0;
 inline constexpr uint16_t rdv_connect = 0x0C1;
 inline constexpr uint16_t rdv_punch = 0x0C2;  // indication pushed to both peers
+inline constexpr uint16_t rdv_release = 0x0C3;  // the device's relay ended: free its slot
 // TURN (RFC 8656).
 inline constexpr uint16_t allocate = 0x003;
 inline constexpr uint16_t refresh = 0x004;

@@ -19,6 +19,12 @@ constexpr int kEncodingVersion = 1;
 constexpr auto kSubscriberPoll = 100ms;  // how often the subscriber looks at closing_ and new channels
 constexpr auto kSubscriberConnectTimeout = 1s;
 constexpr auto kSleepStep = 50ms;
+constexpr size_t kNoticeBatch = 512;  // stream entries per XREAD
+
+int64_t now_wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 std::optional<Endpoint> parse_endpoint(std::string_view text) {
   if (text.empty()) return Endpoint{};
@@ -26,6 +32,17 @@ std::optional<Endpoint> parse_endpoint(std::string_view text) {
   if (!hp) return std::nullopt;
   return Endpoint{hp->address, hp->port};
 }
+
+// Everything another replica reads from the record, i.e. what makes a refresh a change.
+bool same_shared(const Registration& a, const Registration& b) {
+  return a.info_hash == b.info_hash && a.reflexive == b.reflexive && a.lan == b.lan && a.cls == b.cls &&
+         a.replica == b.replica && a.socket_index == b.socket_index;
+}
+
+// Deletes the key only while it holds the value this replica wrote (the device may have
+// registered with another replica since).
+constexpr const char* kDeleteIfSame =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
 timeval to_timeval(std::chrono::milliseconds d) {
   return timeval{static_cast<time_t>(d.count() / 1000), static_cast<suseconds_t>((d.count() % 1000) * 1000)};
@@ -111,8 +128,23 @@ std::optional<std::string> decode_eviction(std::string_view s) {
 
 struct RedisRegistrationStore::Metrics {
   metrics::Counter *write_errors, *lookup_errors, *publish_errors, *subscribe_errors;
-  metrics::Counter *local, *published, *unheard, *delivered, *evicted, *resynced;
+  metrics::Counter *local, *published, *retried, *replayed, *stale, *delivered, *evicted, *resynced;
+  metrics::Counter *reg_new, *reg_changed, *reg_unchanged, *reg_extended;
+  metrics::Counter *w_change, *w_extend, *w_resync, *w_forget, *w_evict;
   explicit Metrics(metrics::Registry& r) {
+    auto& regs = r.counter("otaswarm_rendezvous_store_registrations_total",
+                           "Registrations (and refreshes) by what they meant for Redis", {"result"});
+    reg_new = &regs.with({"new"});
+    reg_changed = &regs.with({"changed"});
+    reg_unchanged = &regs.with({"unchanged"});
+    reg_extended = &regs.with({"extended"});
+    auto& writes = r.counter("otaswarm_rendezvous_store_writes_total",
+                             "Redis write commands of the registration store", {"reason"});
+    w_change = &writes.with({"change"});
+    w_extend = &writes.with({"extend"});
+    w_resync = &writes.with({"resync"});
+    w_forget = &writes.with({"forget"});
+    w_evict = &writes.with({"evict"});
     auto& errors = r.counter("otaswarm_rendezvous_store_errors_total",
                              "Redis requests of the registration store that failed", {"op"});
     write_errors = &errors.with({"write"});
@@ -122,7 +154,9 @@ struct RedisRegistrationStore::Metrics {
     auto& notices = r.counter("otaswarm_rendezvous_notices_total", "Punch notices by route", {"result"});
     local = &notices.with({"local"});
     published = &notices.with({"published"});
-    unheard = &notices.with({"unheard"});
+    retried = &notices.with({"retried"});
+    replayed = &notices.with({"replayed"});
+    stale = &notices.with({"stale"});
     delivered = &notices.with({"delivered"});
     evicted = &notices.with({"evicted"});
     resynced = &r.counter("otaswarm_rendezvous_store_resynced_total",
@@ -177,8 +211,8 @@ std::string RedisRegistrationStore::endpoint_key(const std::string& info_hash, c
   return opts_.key_prefix + ":ep:" + crypto::hex(info_hash) + ":" + ep.text();
 }
 
-std::string RedisRegistrationStore::channel(const std::string& replica) const {
-  return opts_.key_prefix + ":notice:" + replica;
+std::string RedisRegistrationStore::notice_stream(const std::string& replica) const {
+  return opts_.key_prefix + ":notices:" + replica;
 }
 
 void RedisRegistrationStore::failed(const char* op, const redis::Result& res) {
@@ -188,29 +222,65 @@ void RedisRegistrationStore::failed(const char* op, const redis::Result& res) {
 
 bool RedisRegistrationStore::put(const Registration& r, int64_t now) {
   if (!local_.put(r, now)) return false;
-  write(r, now, false);
+  int64_t lifetime = std::max<int64_t>(1, r.expires_unix_ms - now) * opts_.shared_lifetime_factor;
+  metrics::Counter* reason = m_->w_change;
+  {
+    std::lock_guard lk(written_mu_);
+    auto it = written_.find(r.device_id);
+    if (it == written_.end()) {
+      m_->reg_new->inc();
+    } else if (!same_shared(it->second, r)) {
+      m_->reg_changed->inc();
+    } else if (static_cast<double>(it->second.expires_unix_ms - now) >=
+                   opts_.refresh_ahead * static_cast<double>(lifetime) &&
+               it->second.expires_unix_ms >= r.expires_unix_ms) {
+      m_->reg_unchanged->inc();  // Redis's copy outlives this registration: nothing to write
+      return true;
+    } else {
+      m_->reg_extended->inc();
+      reason = m_->w_extend;
+    }
+  }
+  write(r, now, false, reason);
   return true;
 }
 
-void RedisRegistrationStore::write(const Registration& r, int64_t now, bool fill_only) {
+void RedisRegistrationStore::forget_written(const std::string& device_id) {
+  std::lock_guard lk(written_mu_);
+  written_.erase(device_id);
+}
+
+void RedisRegistrationStore::write(const Registration& r, int64_t now, bool fill_only, metrics::Counter* counted) {
   if (closing_.load()) return;
   if (in_flight_.load() >= opts_.max_in_flight_writes) {
     m_->write_errors->inc();
     resync_wanted_ = true;
+    forget_written(r.device_id);  // the next refresh writes it
     return;
   }
-  auto ttl = std::to_string(std::max<int64_t>(1, r.expires_unix_ms - now));
-  auto done = [this](const redis::Result& res) {
+  int64_t lifetime = std::max<int64_t>(1, r.expires_unix_ms - now) * opts_.shared_lifetime_factor;
+  Registration shared = r;
+  shared.expires_unix_ms = now + lifetime;
+  {
+    std::lock_guard lk(written_mu_);
+    written_[r.device_id] = shared;
+  }
+  auto ttl = std::to_string(lifetime);
+  auto done = [this, device = r.device_id, until = shared.expires_unix_ms](const redis::Result& res) {
     in_flight_--;
     if (res.ok()) return true;
     m_->write_errors->inc();
     resync_wanted_ = true;
     failed("write", res);
+    std::lock_guard lk(written_mu_);
+    auto it = written_.find(device);
+    if (it != written_.end() && it->second.expires_unix_ms == until) written_.erase(it);
     return false;
   };
   in_flight_ += 2;
+  counted->inc(2);
   auto dk = device_key(r.device_id);
-  std::vector<std::string> set = {"SET", dk, encode_registration(r), "PX", ttl, fill_only ? "NX" : "GET"};
+  std::vector<std::string> set = {"SET", dk, encode_registration(shared), "PX", ttl, fill_only ? "NX" : "GET"};
   client_->execute(std::move(set), dk, opts_.write_timeout,
                    guarded([this, done, fill_only, device = r.device_id](redis::Result&& res) {
                      if (done(res) && !fill_only) evict_elsewhere(device, res.reply);
@@ -221,17 +291,34 @@ void RedisRegistrationStore::write(const Registration& r, int64_t now, bool fill
   client_->execute(std::move(index), ek, opts_.write_timeout, guarded([done](redis::Result&& res) { done(res); }));
 }
 
+void RedisRegistrationStore::forget(const std::vector<Registration>& dropped) {
+  for (const auto& r : dropped) {
+    std::string value;
+    {
+      std::lock_guard lk(written_mu_);
+      auto it = written_.find(r.device_id);
+      if (it == written_.end()) continue;
+      value = encode_registration(it->second);
+      written_.erase(it);
+    }
+    if (closing_.load()) return;
+    m_->w_forget->inc();
+    auto dk = device_key(r.device_id);
+    client_->execute({"EVAL", kDeleteIfSame, "1", dk, value}, dk, opts_.write_timeout,
+                     guarded([this](redis::Result&& res) {
+                       if (res.ok()) return;
+                       m_->write_errors->inc();
+                       failed("write", res);
+                     }));
+  }
+}
+
 void RedisRegistrationStore::evict_elsewhere(const std::string& device_id, const redis::Reply& old) {
   if (old.type != redis::Reply::Type::string) return;
   auto prev = decode_registration(old.str);
   if (!prev || prev->replica == replica_) return;
-  client_->execute({"PUBLISH", channel(prev->replica), encode_eviction(device_id)}, "", opts_.publish_timeout,
-                   guarded([this](redis::Result&& res) {
-                     if (!res.ok()) {
-                       m_->publish_errors->inc();
-                       failed("publish", res);
-                     }
-                   }));
+  m_->w_evict->inc();
+  append(prev->replica, encode_eviction(device_id), 0);
 }
 
 std::optional<Registration> RedisRegistrationStore::get(const std::string& device_id, int64_t now) {
@@ -245,6 +332,7 @@ std::optional<Registration> RedisRegistrationStore::find_by_endpoint(const std::
 
 void RedisRegistrationStore::remove(const std::string& device_id) {
   local_.remove(device_id);
+  forget_written(device_id);
   if (closing_.load()) return;
   auto dk = device_key(device_id);
   client_->execute({"DEL", dk}, dk, opts_.write_timeout, guarded([this](redis::Result&& res) {
@@ -254,7 +342,12 @@ void RedisRegistrationStore::remove(const std::string& device_id) {
                    }));
 }
 
-size_t RedisRegistrationStore::expire(int64_t now) { return local_.expire(now); }
+size_t RedisRegistrationStore::expire(int64_t now) {
+  std::vector<Registration> dropped;
+  size_t n = local_.expire(now, &dropped);
+  forget(dropped);
+  return n;
+}
 
 size_t RedisRegistrationStore::size() const { return local_.size(); }
 
@@ -307,17 +400,28 @@ void RedisRegistrationStore::publish(const Notice& n) {
     for (auto& fn : targets) fn(n);
     return;
   }
+  append(n.replica, encode_notice(n), 0);
+}
+
+void RedisRegistrationStore::append(const std::string& replica, std::string payload, int attempt) {
   if (closing_.load()) return;
-  client_->execute({"PUBLISH", channel(n.replica), encode_notice(n)}, "", opts_.publish_timeout,
-                   guarded([this](redis::Result&& res) {
-                     if (!res.ok()) {
-                       m_->publish_errors->inc();
-                       failed("publish", res);
-                     } else if (res.reply.as_int() == 0) {
-                       m_->unheard->inc();  // the replica is gone or not subscribed (yet)
-                     } else {
+  auto key = notice_stream(replica);
+  std::vector<std::string> xadd = {"XADD", key, "MAXLEN", "~", std::to_string(opts_.notice_stream_length), "*",
+                                   "n", payload};
+  client_->execute(std::move(xadd), key, opts_.publish_timeout,
+                   guarded([this, replica, payload = std::move(payload), attempt](redis::Result&& res) mutable {
+                     if (res.ok()) {
                        m_->published->inc();
+                       return;
                      }
+                     // Not appended, or unknown (connection lost after sending): send again. A
+                     // duplicate is harmless, the device dedups by transaction id.
+                     if (attempt < opts_.publish_retries && res.err != redis::Errc::shutdown) {
+                       m_->retried->inc();
+                       return append(replica, std::move(payload), attempt + 1);
+                     }
+                     m_->publish_errors->inc();
+                     failed("publish", res);
                    }));
 }
 
@@ -329,20 +433,21 @@ void RedisRegistrationStore::subscribe(const std::string& replica, std::function
     sub_thread_ = std::thread([this] { subscriber_loop(); });
 }
 
-void RedisRegistrationStore::deliver(const std::string& ch, std::string_view payload) {
+void RedisRegistrationStore::deliver(const std::string& key, std::string_view payload) {
   if (auto device = decode_eviction(payload)) {
-    // Only this replica's channel carries evictions for it. A copy dropped too eagerly (the
+    // Only this replica's stream carries evictions for it. A copy dropped too eagerly (the
     // device came back here meanwhile) only costs a lookup in Redis, which has the newest.
-    if (ch != channel(replica_)) return;
+    if (key != notice_stream(replica_)) return;
     m_->evicted->inc();
     local_.remove(*device);
+    forget_written(*device);
     return;
   }
   std::vector<std::pair<std::string, std::function<void(const Notice&)>>> targets;
   {
     std::lock_guard lk(mu_);
     for (auto& s : subscribers_)
-      if (channel(s.first) == ch) targets.push_back(s);
+      if (notice_stream(s.first) == key) targets.push_back(s);
   }
   for (auto& [replica, fn] : targets) {
     auto n = decode_notice(payload, replica);
@@ -352,12 +457,51 @@ void RedisRegistrationStore::deliver(const std::string& ch, std::string_view pay
   }
 }
 
-// A blocking hiredis connection on its own thread: it only ever waits for messages, and
-// poll() with a short timeout lets it notice close() and channel changes.
+namespace {
+struct ReplyDeleter {
+  void operator()(redisReply* r) const {
+    if (r) freeReplyObject(r);
+  }
+};
+using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
+
+ReplyPtr command(redisContext* c, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  return ReplyPtr(static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
+}
+
+// The node a cluster's "MOVED <slot> <host:port>" error names.
+std::optional<redis::Endpoint> moved_to(std::string_view error) {
+  if (error.substr(0, 6) != "MOVED ") return std::nullopt;
+  return redis::parse_endpoint(error.substr(error.rfind(' ') + 1));
+}
+
+// Milliseconds part of a stream entry id "<ms>-<seq>".
+int64_t id_ms(std::string_view id) {
+  int64_t ms = 0;
+  for (char ch : id) {
+    if (ch < '0' || ch > '9') break;
+    ms = ms * 10 + (ch - '0');
+  }
+  return ms;
+}
+}  // namespace
+
+// A blocking hiredis connection on its own thread, reading this replica's notice stream with
+// XREAD BLOCK from the last id it has seen: after a reconnect it goes on where it stopped, so
+// the notices appended meanwhile are replayed, not lost. The short BLOCK lets it notice
+// close() and new subscribers. In a cluster, a MOVED reply names the node to read from.
 void RedisRegistrationStore::subscriber_loop() {
   auto backoff = opts_.subscribe_backoff_min;
   size_t next_node = 0;
   bool first = true;
+  std::optional<redis::Endpoint> moved;
+  std::vector<std::string> keys, ids;  // parallel: stream key, last id read
   auto pause = [&](std::chrono::milliseconds d) {
     for (auto waited = 0ms; waited < d && !closing_.load(); waited += kSleepStep) std::this_thread::sleep_for(kSleepStep);
   };
@@ -371,7 +515,8 @@ void RedisRegistrationStore::subscriber_loop() {
     backoff = std::min(opts_.subscribe_backoff_max, backoff * 2);
   };
   while (!closing_.load()) {
-    const auto& ep = opts_.subscribe_nodes[next_node++ % opts_.subscribe_nodes.size()];
+    redis::Endpoint ep = moved ? *moved : opts_.subscribe_nodes[next_node++ % opts_.subscribe_nodes.size()];
+    moved.reset();
     redisContext* c = redisConnectWithTimeout(ep.host.c_str(), ep.port, to_timeval(kSubscriberConnectTimeout));
     if (!c || c->err) {
       std::string why = "connect " + ep.str() + ": " + (c ? c->errstr : "out of memory");
@@ -379,85 +524,98 @@ void RedisRegistrationStore::subscriber_loop() {
       fail(why);
       continue;
     }
-    redisSetTimeout(c, to_timeval(kSubscriberConnectTimeout));
+    redisSetTimeout(c, to_timeval(kSubscriberConnectTimeout + kSubscriberPoll));
     std::string error;
     if (!opts_.password.empty()) {
       std::vector<std::string> auth = {"AUTH"};
       if (!opts_.username.empty()) auth.push_back(opts_.username);
       auth.push_back(opts_.password);
-      std::vector<const char*> argv;
-      std::vector<size_t> lens;
-      for (auto& a : auth) {
-        argv.push_back(a.data());
-        lens.push_back(a.size());
-      }
-      auto* r = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
+      auto r = command(c, auth);
       if (!r || r->type == REDIS_REPLY_ERROR) error = "AUTH refused by " + ep.str();
-      if (r) freeReplyObject(r);
     }
-    size_t wanted = 0, confirmed = 0;
     if (error.empty()) {
-      std::vector<std::string> args = {"SUBSCRIBE"};
-      {
-        std::lock_guard lk(mu_);
-        channels_changed_ = false;
-        for (auto& s : subscribers_)
-          if (std::find(args.begin(), args.end(), channel(s.first)) == args.end()) args.push_back(channel(s.first));
-      }
-      wanted = args.size() - 1;
-      std::vector<const char*> argv;
-      std::vector<size_t> lens;
-      for (auto& a : args) {
-        argv.push_back(a.data());
-        lens.push_back(a.size());
-      }
-      redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data());
-      int done = 0;
-      while (!done)
-        if (redisBufferWrite(c, &done) != REDIS_OK) {
-          error = std::string("write: ") + c->errstr;
-          break;
-        }
+      auto r = command(c, {"CLIENT", "SETNAME", "otaswarm-rdv-notices-" + replica_});
+      if (!r) error = std::string("CLIENT SETNAME: ") + c->errstr;
     }
+    bool replay = !first;
     while (error.empty() && !closing_.load()) {
       {
         std::lock_guard lk(mu_);
-        if (channels_changed_) break;  // a new subscriber: subscribe again from scratch
+        if (channels_changed_) {
+          channels_changed_ = false;
+          for (auto& s : subscribers_) {
+            auto k = notice_stream(s.first);
+            if (std::find(keys.begin(), keys.end(), k) == keys.end()) {
+              keys.push_back(k);
+              ids.emplace_back();
+            }
+          }
+        }
       }
-      void* raw = nullptr;
-      if (redisGetReplyFromReader(c, &raw) != REDIS_OK) {
+      // A stream read for the first time starts after its newest entry (older ones are stale).
+      for (size_t i = 0; i < keys.size() && error.empty(); ++i) {
+        if (!ids[i].empty()) continue;
+        auto r = command(c, {"XREVRANGE", keys[i], "+", "-", "COUNT", "1"});
+        if (!r) error = std::string("read: ") + c->errstr;
+        else if (r->type == REDIS_REPLY_ERROR && (moved = moved_to(std::string_view(r->str, r->len)))) break;
+        else if (r->type == REDIS_REPLY_ERROR) error = std::string(r->str, r->len);
+        else if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->elements == 2)
+          ids[i] = std::string(r->element[0]->element[0]->str, r->element[0]->element[0]->len);
+        else ids[i] = "0-0";
+      }
+      if (!error.empty() || moved) break;
+      if (!subscribed_.exchange(true)) {
+        backoff = opts_.subscribe_backoff_min;
+        // Redis may have come back empty while we were away: write our registrations again.
+        if (!first) subscriber_reconnected_ = true;
+        first = false;
+        log::info("reading punch notices", {{"redis", ep.str()}});
+      }
+      std::vector<std::string> args = {"XREAD", "COUNT", std::to_string(kNoticeBatch), "BLOCK",
+                                       std::to_string(kSubscriberPoll.count()), "STREAMS"};
+      args.insert(args.end(), keys.begin(), keys.end());
+      args.insert(args.end(), ids.begin(), ids.end());
+      auto r = command(c, args);
+      if (!r) {
         error = std::string("read: ") + c->errstr;
         break;
       }
-      if (!raw) {
-        pollfd p{c->fd, POLLIN, 0};
-        int n = ::poll(&p, 1, static_cast<int>(kSubscriberPoll.count()));
-        if (n > 0 && redisBufferRead(c) != REDIS_OK) error = std::string("read: ") + c->errstr;
-        continue;
+      if (r->type == REDIS_REPLY_ERROR) {
+        std::string_view e(r->str, r->len);
+        if ((moved = moved_to(e))) break;  // read from the node that owns the stream
+        error = "XREAD refused: " + std::string(e);
+        break;
       }
-      auto* r = static_cast<redisReply*>(raw);
-      if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[0]->type == REDIS_REPLY_STRING) {
-        std::string_view kind(r->element[0]->str, r->element[0]->len);
-        if (kind == "message" && r->element[1]->type == REDIS_REPLY_STRING && r->element[2]->type == REDIS_REPLY_STRING) {
-          deliver(std::string(r->element[1]->str, r->element[1]->len),
-                  std::string_view(r->element[2]->str, r->element[2]->len));
-        } else if (kind == "subscribe" && ++confirmed == wanted) {
-          subscribed_ = true;
-          backoff = opts_.subscribe_backoff_min;
-          // Redis may have come back empty while we were away: write our registrations again.
-          if (!first) subscriber_reconnected_ = true;
-          first = false;
-          log::info("subscribed to punch notices", {{"redis", ep.str()}});
+      if (r->type != REDIS_REPLY_ARRAY) continue;  // nil: nothing within BLOCK
+      int64_t oldest_ms = now_wall_ms() - opts_.notice_max_age.count();
+      for (size_t s = 0; s < r->elements; ++s) {
+        auto* st = r->element[s];
+        if (st->type != REDIS_REPLY_ARRAY || st->elements != 2) continue;
+        std::string key(st->element[0]->str, st->element[0]->len);
+        auto slot = std::find(keys.begin(), keys.end(), key);
+        if (slot == keys.end()) continue;
+        auto* entries = st->element[1];
+        for (size_t e = 0; e < entries->elements; ++e) {
+          auto* en = entries->element[e];
+          if (en->type != REDIS_REPLY_ARRAY || en->elements != 2) continue;
+          std::string id(en->element[0]->str, en->element[0]->len);
+          ids[slot - keys.begin()] = id;
+          auto* fields = en->element[1];
+          if (fields->type != REDIS_REPLY_ARRAY || fields->elements != 2) continue;
+          if (id_ms(id) < oldest_ms) {
+            m_->stale->inc();  // the punch it announced has long started
+            continue;
+          }
+          if (replay) m_->replayed->inc();
+          deliver(key, std::string_view(fields->element[1]->str, fields->element[1]->len));
         }
-      } else if (r->type == REDIS_REPLY_ERROR) {
-        error = "SUBSCRIBE refused: " + std::string(r->str, r->len);
       }
-      freeReplyObject(r);
+      replay = false;
     }
     subscribed_ = false;
     redisFree(c);
     if (!error.empty()) {
-      log::warn("notice subscription lost", {{"redis", ep.str()}, {"error", error}});
+      log::warn("notice stream read lost", {{"redis", ep.str()}, {"error", error}});
       fail(error);
     }
   }
@@ -504,7 +662,7 @@ void RedisRegistrationStore::maintain(int64_t now) {
   }
   size_t budget = opts_.resync_per_tick;
   for (; resync_pos_ < resync_.size() && budget > 0; ++resync_pos_, --budget) {
-    write(resync_[resync_pos_], now, true);
+    write(resync_[resync_pos_], now, true, m_->w_resync);
     m_->resynced->inc();
   }
   if (resync_pos_ >= resync_.size()) {

@@ -2,16 +2,21 @@
 // Registrations shared by every rendezvous replica through Redis or Redis Cluster
 // (docs/redis.md, "Rendezvous"). The STUN threads never wait for Redis:
 //   - this replica's registrations live in a local MemoryRegistrationStore (synchronous reads) and are
-//     written through asynchronously: one string per device, "<prefix>:dev:{<device>}", and
-//     an index "<prefix>:ep:{<hex info hash>}:<ip:port>" → device, both with the
-//     registration's TTL (PX), so Redis forgets devices by itself;
+//     written through asynchronously: one string per device, "<prefix>:dev:<device>", and
+//     an index "<prefix>:ep:<hex info hash>:<ip:port>" → device, both with a lifetime (PX) of
+//     shared_lifetime_factor × the registration's, so Redis forgets devices by itself;
+//   - only a change is written (release, endpoint, LAN address, NAT class, replica, socket);
+//     an unchanged refresh is answered locally and rewrites the Redis copy only once its
+//     remaining lifetime falls below refresh_ahead of it, so the copy always outlives the
+//     local registration. When the local registration expires (the device went away), the
+//     copy is deleted if Redis still holds exactly what this replica wrote;
 //   - a connect naming a device this replica does not hold asks Redis (fetch*), and the
 //     handler answers when Redis has (Outcome::pending);
-//   - a punch notice for a device of another replica is PUBLISHed on that replica's channel
-//     "<prefix>:{<replica>}"; each replica SUBSCRIBEs to its own channel on a dedicated
-//     connection (a subscribed connection can send nothing else), reconnecting and
-//     resubscribing after failures. In a cluster PUBLISH reaches every node, so subscribing
-//     on any one node suffices;
+//   - a punch notice for a device of another replica is appended (XADD, capped) to that
+//     replica's stream "<prefix>:notices:<replica>", retried when the append fails; each
+//     replica reads its own stream with XREAD BLOCK on a dedicated connection, from the last
+//     id it has seen, so a notice appended while it reconnects is replayed, not lost (at
+//     least once: the device dedups by transaction id);
 //   - a device that re-registers with another replica (its flow moved) makes the new replica
 //     tell the old one to drop its local copy (SET … GET returns the previous record), so the
 //     old replica asks Redis instead of answering from a stale copy.
@@ -26,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "common/metrics.h"
@@ -45,19 +51,30 @@ struct RedisRegistrationOptions {
   size_t max_in_flight_writes = 16384;
   // Registrations re-written per maintain() call after an outage (two commands each).
   size_t resync_per_tick = 10000;
-  // Subscriber connection: seeds tried in turn, backoff between attempts.
+  // The Redis copy lives this many registration lifetimes and is rewritten by a refresh once
+  // less than refresh_ahead of its lifetime is left: with 4 and 0.5 an unchanged device costs
+  // two SETs per two registration lifetimes (~0.2 commands per refresh at a 25 s refresh and
+  // a 120 s lifetime). factor × refresh_ahead ≥ 1 keeps the copy alive while the device refreshes.
+  int shared_lifetime_factor = 4;
+  double refresh_ahead = 0.5;
+  // Notice streams keep about this many entries (XADD MAXLEN ~), i.e. what a reconnecting
+  // reader can replay; a notice older than notice_max_age is skipped (its punch has started).
+  size_t notice_stream_length = 10000;
+  std::chrono::milliseconds notice_max_age{10000};
+  int publish_retries = 2;
+  // Notice reader connection: seeds tried in turn, backoff between attempts.
   std::vector<redis::Endpoint> subscribe_nodes;
   std::string username, password;
   std::chrono::milliseconds subscribe_backoff_min{100};
   std::chrono::milliseconds subscribe_backoff_max{2000};
 };
 
-// Wire form of a registration in Redis and of a notice on a channel (exposed for tests).
+// Wire form of a registration in Redis and of a notice in a stream entry (exposed for tests).
 std::string encode_registration(const Registration& r);
 std::optional<Registration> decode_registration(std::string_view s);
 std::string encode_notice(const Notice& n);
 std::optional<Notice> decode_notice(std::string_view s, const std::string& replica);
-// "Drop your copy of this device" on a replica's channel; decode: the device id or nullopt.
+// "Drop your copy of this device" in a replica's notice stream; decode: the device id or nullopt.
 std::string encode_eviction(const std::string& device_id);
 std::optional<std::string> decode_eviction(std::string_view s);
 
@@ -90,17 +107,23 @@ class RedisRegistrationStore final : public RegistrationStore {
   bool subscribed() const { return subscribed_.load(); }
   std::string device_key(const std::string& device_id) const;
   std::string endpoint_key(const std::string& info_hash, const Endpoint& ep) const;
-  std::string channel(const std::string& replica) const;
+  std::string notice_stream(const std::string& replica) const;
 
  private:
   struct Metrics;
   // fill_only (re-sync): SET NX, never over a newer registration written meanwhile elsewhere.
-  void write(const Registration& r, int64_t now_unix_ms, bool fill_only);
+  // `counted`: the writes_total reason its commands are counted under.
+  void write(const Registration& r, int64_t now_unix_ms, bool fill_only, metrics::Counter* counted);
   // The device re-registered here after `old`: tell its previous replica to drop its copy.
   void evict_elsewhere(const std::string& device_id, const redis::Reply& old);
   void failed(const char* op, const redis::Result& res);
+  // Registrations the local store dropped: delete the Redis copies that are still ours.
+  void forget(const std::vector<Registration>& dropped);
+  void forget_written(const std::string& device_id);
   void subscriber_loop();
-  void deliver(const std::string& channel, std::string_view payload);
+  void deliver(const std::string& stream, std::string_view payload);
+  // XADD to the replica's notice stream; `attempt` counts the retries so far.
+  void append(const std::string& replica, std::string payload, int attempt);
   // Wraps a callback so that it is dropped once close() has begun.
   redis::Callback guarded(redis::Callback cb);
 
@@ -118,6 +141,9 @@ class RedisRegistrationStore final : public RegistrationStore {
   std::atomic<bool> degraded_{false};
   uint64_t seen_reconnects_ = 0;
   std::vector<Registration> resync_;  // maintain() only
+  // What Redis holds of each local registration (expires_unix_ms = the copy's own expiry).
+  std::mutex written_mu_;
+  std::unordered_map<std::string, Registration> written_;
   size_t resync_pos_ = 0;
 
   mutable std::mutex mu_;

@@ -15,6 +15,10 @@ void MemoryRegistrationStore::erase_locked(std::unordered_map<std::string, Regis
 bool MemoryRegistrationStore::put(const Registration& r, int64_t now) {
   std::lock_guard lk(mu_);
   auto it = by_device_.find(r.device_id);
+  if (it != by_device_.end() && it->second.info_hash == r.info_hash && it->second.reflexive == r.reflexive) {
+    it->second = r;  // a refresh: same index entry, and the strings reuse their storage
+    return true;
+  }
   if (it != by_device_.end()) erase_locked(it);
   else if (by_device_.size() >= max_) expire_locked(now);
   if (by_device_.size() >= max_) return false;  // full of live registrations: refuse rather than grow
@@ -46,16 +50,19 @@ void MemoryRegistrationStore::remove(const std::string& device_id) {
   if (it != by_device_.end()) erase_locked(it);
 }
 
-size_t MemoryRegistrationStore::expire(int64_t now) {
+size_t MemoryRegistrationStore::expire(int64_t now) { return expire(now, nullptr); }
+
+size_t MemoryRegistrationStore::expire(int64_t now, std::vector<Registration>* dropped) {
   std::lock_guard lk(mu_);
-  return expire_locked(now);
+  return expire_locked(now, dropped);
 }
 
-size_t MemoryRegistrationStore::expire_locked(int64_t now) {
+size_t MemoryRegistrationStore::expire_locked(int64_t now, std::vector<Registration>* dropped) {
   size_t n = 0;
   for (auto it = by_device_.begin(); it != by_device_.end();) {
     auto next = std::next(it);
     if (it->second.expires_unix_ms < now) {
+      if (dropped) dropped->push_back(it->second);
       erase_locked(it);
       ++n;
     }

@@ -89,6 +89,8 @@ class MemoryRegistrationStore final : public RegistrationStore {
                                                int64_t now_unix_ms) override;
   void remove(const std::string& device_id) override;
   size_t expire(int64_t now_unix_ms) override;
+  // Also hands back what was dropped (a shared store deletes its copies of them).
+  size_t expire(int64_t now_unix_ms, std::vector<Registration>* dropped);
   size_t size() const override;
   void publish(const Notice& n) override;
   void subscribe(const std::string& replica, std::function<void(const Notice&)> fn) override;
@@ -97,7 +99,7 @@ class MemoryRegistrationStore final : public RegistrationStore {
 
  private:
   static std::string endpoint_key(const std::string& info_hash, const Endpoint& ep);
-  size_t expire_locked(int64_t now_unix_ms);
+  size_t expire_locked(int64_t now_unix_ms, std::vector<Registration>* dropped = nullptr);
   void erase_locked(std::unordered_map<std::string, Registration>::iterator it);
   size_t max_;
   mutable std::mutex mu_;

@@ -223,6 +223,38 @@ class RendezvousTest(unittest.TestCase):
         self.assertRegex(got["ticket"], r"^[A-Za-z0-9_.-]+$")
         self.assertGreaterEqual(metric(self.rdv, "otaswarm_rendezvous_registrations"), 1)
 
+    def test_relay_release_frees_the_budget_slot(self):
+        """--relay-max-allocations 1: a second relayed pair gets 486 until the first sends
+        RDV-RELEASE (the real binary, real UDP devices)."""
+        sym = {"mapping": "address-and-port-dependent", "filtering": "address-and-port-dependent", "public": False}
+        with start(self.tmp.name, "--relay-max-allocations", "1") as p:
+            stun = hostport(p.ready["stun"])
+            devs = []
+            for i in range(4):
+                d = rdvlib.Device("127.0.0.1", 0, stun, mint("phone-relay-%d" % i), b"r" * 20, "phone-relay-%d" % i)
+                self.addCleanup(d.sock.close)
+                d.register(sym)
+                devs.append(d)
+            first = devs[0].connect(devs[1].device_id)
+            self.assertNotIn("error", first, first)
+            self.assertEqual(first["decision"], "relay")
+            self.assertEqual(devs[2].connect(devs[3].device_id), {"error": 486})
+
+            def release(dev, peer, token=None):
+                m = rdvlib.Msg(rdvlib.RDV_RELEASE, rdvlib.REQUEST)
+                m.add(rdvlib.A_TOKEN, (token or dev.token).encode()).add(rdvlib.A_INFO_HASH, dev.info_hash)
+                m.add(rdvlib.A_PEER_ID, peer.encode())
+                r = rdvlib.transact(dev.sock, stun, m.encode(), m.tid)
+                self.assertIsNotNone(r)
+                self.assertEqual(r[0], rdvlib.RDV_RELEASE)
+                return r[1] if r[1] == rdvlib.SUCCESS else rdvlib.error_code(r[3])
+
+            self.assertEqual(release(devs[0], devs[1].device_id, token="forged.token"), 401)
+            self.assertEqual(devs[2].connect(devs[3].device_id), {"error": 486})
+            self.assertEqual(release(devs[0], devs[1].device_id), rdvlib.SUCCESS)
+            self.assertNotIn("error", devs[2].connect(devs[3].device_id))
+            self.assertEqual(metric(p, "otaswarm_rendezvous_relay_releases_total", result="released"), 1)
+
     def test_turn_credentials_api(self):
         url = self.rdv.url("api", "/v1/turn-credentials")
         st, _, _ = http("POST", url)

@@ -72,6 +72,29 @@ class Handler : public ::testing::Test {
         .add(stun::attr::rdv_peer_id, peer).add_fingerprint();
     return b.bytes();
   }
+  // The second connect of a relay: the requester's allocation and the lifetime coturn granted.
+  std::string connect_relayed(const std::string& dev, const std::string& peer, uint32_t lifetime_s) {
+    stun::Builder b(stun::method::rdv_connect, stun::Class::request, stun::random_transaction_id());
+    auto relayed = ep("198.51.100.50:49152");
+    b.add(stun::attr::rdv_token, tok(dev)).add(stun::attr::rdv_info_hash, std::string(20, 'h'))
+        .add(stun::attr::rdv_peer_id, peer)
+        .add_xor_address(stun::attr::rdv_relayed_address, relayed.address, relayed.port)
+        .add_u32(stun::attr::rdv_lifetime, lifetime_s)
+        .add_fingerprint();
+    return b.bytes();
+  }
+  std::string release(const std::string& token, const std::string& peer) {
+    stun::Builder b(stun::method::rdv_release, stun::Class::request, stun::random_transaction_id());
+    if (!token.empty()) b.add(stun::attr::rdv_token, token);
+    b.add(stun::attr::rdv_info_hash, std::string(20, 'h')).add(stun::attr::rdv_peer_id, peer).add_fingerprint();
+    return b.bytes();
+  }
+  int error_code(const Result& r) {
+    std::string keep;
+    auto msg = parse_reply(r, keep);
+    const auto* e = msg.find(stun::attr::error_code);
+    return e ? stun::decode_error_code(e->value)->code : 0;
+  }
 };
 
 std::string binding(uint32_t change = 0, bool fingerprint = true) {
@@ -266,6 +289,100 @@ TEST_F(Handler, RelayOnlyForSymmetricPairsAndWithinBudget) {
   msg = parse_reply(send(connect("sym-0", "sym-2"), "203.0.113.10:1"), keep);
   EXPECT_EQ(stun::decode_error_code(msg.find(stun::attr::error_code)->value)->code, 486);
   EXPECT_EQ(parse_reply(send(connect("sym-1", "sym-0"), "203.0.113.11:1"), keep).cls(), stun::Class::success);
+}
+
+TEST_F(Handler, VerifiedTokenIsReusedOnlyWhileValidAndOnlyByteForByte) {
+  auto with_token = [&](const std::string& t) {
+    stun::Builder b(stun::method::rdv_register, stun::Class::request, stun::random_transaction_id());
+    b.add(stun::attr::rdv_token, t).add(stun::attr::rdv_info_hash, std::string(20, 'h')).add_fingerprint();
+    return b.bytes();
+  };
+  std::string t = token::mint(key, "phone-cache", clock.unix_seconds() + 10);
+  EXPECT_EQ(error_code(send(with_token(t))), 0);
+  EXPECT_EQ(error_code(send(with_token(t))), 0);  // the refresh: answered from the verified copy
+  std::string forged = t;
+  forged.back() = forged.back() == 'A' ? 'B' : 'A';
+  EXPECT_EQ(error_code(send(with_token(forged))), 401);
+  clock.advance_seconds(11);  // the token expired: the cached verification does not outlive it
+  EXPECT_EQ(error_code(send(with_token(t))), 401);
+}
+
+TEST_F(Handler, RefreshReusesTheNatTicketWhileMostOfItsLifetimeIsLeft) {
+  nat::NatClass cone{nat::Mapping::endpoint_independent, nat::Filtering::address_and_port_dependent, false};
+  nat::NatClass open{nat::Mapping::endpoint_independent, nat::Filtering::endpoint_independent, false};
+  std::string t = tok("phone-ticket");
+  auto ticket = [&](nat::NatClass c, const char* from) {
+    stun::Builder b(stun::method::rdv_register, stun::Class::request, stun::random_transaction_id());
+    b.add(stun::attr::rdv_token, t).add(stun::attr::rdv_info_hash, std::string(20, 'h'))
+        .add(stun::attr::rdv_nat_class, std::string{char(c.mapping), char(c.filtering), char(c.public_address), 0})
+        .add_fingerprint();
+    std::string keep;
+    auto msg = parse_reply(send(b.bytes(), from), keep);
+    const auto* a = msg.find(stun::attr::rdv_nat_ticket);
+    return a ? std::string(a->value) : std::string();
+  };
+  auto first = ticket(cone, "203.0.113.5:40000");
+  ASSERT_FALSE(first.empty());
+  clock.advance_seconds(cfg.ticket_ttl_s / 10);
+  EXPECT_EQ(ticket(cone, "203.0.113.5:40000"), first);  // 9/10 of its lifetime left: handed out again
+  clock.advance_seconds(1);
+  auto second = ticket(cone, "203.0.113.5:40000");
+  EXPECT_NE(second, first);  // less left: a fresh one
+  auto v = nat::verify_ticket(token::KeyRing(key), second, clock);
+  EXPECT_EQ(v.status, nat::TicketStatus::ok);
+  EXPECT_NE(ticket(open, "203.0.113.5:40000"), second);  // another class
+  auto moved = ticket(open, "203.0.113.5:40001");         // another endpoint
+  EXPECT_NE(moved, second);
+  EXPECT_EQ(nat::verify_ticket(token::KeyRing(key), moved, clock).ticket.reflexive, "203.0.113.5:40001");
+}
+
+TEST_F(Handler, ReleaseFreesTheRelaySlot) {
+  nat::NatClass sym{nat::Mapping::address_and_port_dependent, nat::Filtering::address_and_port_dependent, false};
+  for (int i = 0; i < 4; ++i) send(reg("sym-" + std::to_string(i), sym), ("203.0.113." + std::to_string(10 + i) + ":1").c_str());
+  EXPECT_EQ(error_code(send(connect("sym-0", "sym-1"), "203.0.113.10:1")), 0);
+  EXPECT_EQ(error_code(send(connect("sym-2", "sym-3"), "203.0.113.12:1")), 0);
+  EXPECT_EQ(error_code(send(connect("sym-0", "sym-2"), "203.0.113.10:1")), 486);  // both slots held
+  // Authenticated like the other methods: no token or a bad one frees nothing.
+  EXPECT_EQ(error_code(send(release("", "sym-0"), "203.0.113.11:1")), 401);
+  EXPECT_EQ(error_code(send(release(token::mint(std::string(32, 'x'), "sym-1", clock.unix_seconds() + 600), "sym-0"),
+                            "203.0.113.11:1")),
+            401);
+  EXPECT_EQ(relay.active(std::string(20, 'h'), clock.mono_ms()), 2u);
+  // Either side of the pair may release it (here the peer, sym-1).
+  std::string keep;
+  auto r = send(release(tok("sym-1"), "sym-0"), "203.0.113.11:1");
+  ASSERT_EQ(r.outcome, Outcome::ok);
+  auto msg = parse_reply(r, keep);
+  EXPECT_EQ(msg.method(), stun::method::rdv_release);
+  EXPECT_EQ(msg.cls(), stun::Class::success);
+  EXPECT_EQ(relay.active(std::string(20, 'h'), clock.mono_ms()), 1u);
+  EXPECT_EQ(m.relay_releases.with({"released"}).value(), 1u);
+  EXPECT_EQ(error_code(send(release(tok("sym-1"), "sym-0"), "203.0.113.11:1")), 0);  // retransmission: still 200
+  EXPECT_EQ(m.relay_releases.with({"not_held"}).value(), 1u);
+  EXPECT_EQ(error_code(send(connect("sym-0", "sym-2"), "203.0.113.10:1")), 0);  // the freed slot is taken
+}
+
+TEST_F(Handler, RelaySlotEndsWithTheAllocationLifetime) {
+  nat::NatClass sym{nat::Mapping::address_and_port_dependent, nat::Filtering::address_and_port_dependent, false};
+  for (int i = 0; i < 4; ++i) send(reg("sym-" + std::to_string(i), sym), ("203.0.113." + std::to_string(10 + i) + ":1").c_str());
+  EXPECT_EQ(error_code(send(connect("sym-0", "sym-1"), "203.0.113.10:1")), 0);
+  // The requester allocated: coturn granted 30 s (the session TTL here is 60 s).
+  EXPECT_EQ(error_code(send(connect_relayed("sym-0", "sym-1", 30), "203.0.113.10:1")), 0);
+  EXPECT_EQ(error_code(send(connect("sym-2", "sym-3"), "203.0.113.12:1")), 0);
+  clock.advance_ms(29'000);
+  EXPECT_EQ(relay.active(std::string(20, 'h'), clock.mono_ms()), 2u);
+  clock.advance_ms(1'000);  // the allocation was not refreshed: its slot is free, the other is not
+  EXPECT_EQ(relay.active(std::string(20, 'h'), clock.mono_ms()), 1u);
+  EXPECT_EQ(error_code(send(connect("sym-0", "sym-2"), "203.0.113.10:1")), 0);
+  // Malformed lifetime: 400.
+  stun::Builder b(stun::method::rdv_connect, stun::Class::request, stun::random_transaction_id());
+  auto relayed = ep("198.51.100.50:49152");
+  b.add(stun::attr::rdv_token, tok("sym-0")).add(stun::attr::rdv_info_hash, std::string(20, 'h'))
+      .add(stun::attr::rdv_peer_id, "sym-1")
+      .add_xor_address(stun::attr::rdv_relayed_address, relayed.address, relayed.port)
+      .add(stun::attr::rdv_lifetime, "xy")
+      .add_fingerprint();
+  EXPECT_EQ(error_code(send(b.bytes(), "203.0.113.10:1")), 400);
 }
 
 TEST_F(Handler, ConnectErrors) {

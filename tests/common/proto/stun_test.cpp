@@ -203,5 +203,18 @@ TEST(StunCodec, MalformedValues) {
 
 TEST(StunCodec, Crc32) { EXPECT_EQ(crc32("123456789"), 0xCBF43926u); }
 
+TEST(StunCodec, Crc32EightBytesAtATimeMatchesBytewise) {
+  std::string data;
+  for (int i = 0; i < 300; ++i) data.push_back(static_cast<char>((i * 131 + 7) & 0xff));
+  for (size_t len = 0; len <= data.size(); ++len) {
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < len; ++i) {
+      c ^= static_cast<uint8_t>(data[i]);
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    }
+    ASSERT_EQ(crc32(std::string_view(data.data(), len)), c ^ 0xFFFFFFFFu) << len;
+  }
+}
+
 }  // namespace
 }  // namespace otaswarm::stun

@@ -4,7 +4,9 @@ Cluster on loopback, devices speaking the rendezvous protocol over real UDP sock
 
 - Device A registers with replica 1, device B with replica 2; B asks replica 2 to connect to
   A (by device id and by reflexive endpoint): B gets its answer from replica 2, A gets the
-  punch notice from replica 1's socket (PUBLISH/SUBSCRIBE), and the two punch through.
+  punch notice from replica 1's socket (replica 1's notice stream), and the two punch through.
+- Replica 1's stream reader connection killed during a burst of 200 connects: ≥ 99 % of
+  the notices still reach A (replayed from the last stream id read).
 - A replica started later finds the devices registered before it started.
 - Redis stopped: both replicas keep answering STUN and registrations (degraded, /readyz
   503); Redis started again empty: /readyz 200 and the registrations made before and during
@@ -280,6 +282,51 @@ class SingleRedis(CrossReplicaMixin, unittest.TestCase):
 
     def redis_get(self, key):
         return self.redis.cmd("GET", key)
+
+    def test_notices_survive_a_killed_reader_connection(self):
+        """200 connects through replica 2 to A (home replica 1); replica 1's stream reader
+        connection is killed (CLIENT KILL) after the 50th: the notices appended while it
+        reconnects are replayed from its last stream id. Counted after a bounded wait."""
+        a, b = self.devices("burst")
+        burst, kill_at = 200, 50
+        tids, stop = set(), threading.Event()
+
+        def collect():
+            while not stop.is_set():
+                r, _, _ = select.select([a.sock], [], [], 0.05)
+                if not r:
+                    continue
+                pkt, _ = a.sock.recvfrom(2048)
+                d = rdvlib.decode(pkt)
+                if d and d[0] == rdvlib.RDV_PUNCH and d[1] == rdvlib.INDICATION:
+                    tids.add(d[2])  # the device dedups by transaction id: a replay counts once
+
+        reader = threading.Thread(target=collect)
+        reader.start()
+        answered, killed = 0, 0
+        try:
+            for i in range(burst):
+                if i == kill_at:
+                    clients = self.redis.cmd("CLIENT", "LIST")
+                    clients = clients.decode() if isinstance(clients, bytes) else clients
+                    for line in clients.splitlines():
+                        if "name=otaswarm-rdv-notices-rdv-1" in line:
+                            cid = line.split("id=", 1)[1].split(" ", 1)[0]
+                            killed += self.redis.cmd("CLIENT", "KILL", "ID", cid)
+                if "error" not in b.connect(a.device_id):
+                    answered += 1
+            wait_until(lambda: len(tids) >= burst, timeout=NOTICE_WAIT)
+        finally:
+            stop.set()
+            reader.join(5)
+        self.assertEqual(killed, 1, "replica 1's notice reader connection was not found")
+        self.assertEqual(answered, burst)
+        print("\n%d of %d notices delivered with the reader killed after %d; replayed %d, retried %d" %
+              (len(tids), burst, kill_at, metric(self.r1, "otaswarm_rendezvous_notices_total", result="replayed"),
+               metric(self.r2, "otaswarm_rendezvous_notices_total", result="retried")), file=sys.stderr)
+        self.assertGreaterEqual(len(tids), burst * 99 // 100)
+        self.assertGreaterEqual(metric(self.r1, "otaswarm_rendezvous_store_errors_total", op="subscribe"), 1)
+        self.assertTrue(wait_until(lambda: readyz(self.r1) == 200, timeout=READY_LIMIT))
 
     def test_zz_redis_outage_and_recovery(self):
         a, b = self.devices("outage")

@@ -4,6 +4,7 @@
 // Redis unreachable (local registrations, fast failures, never a hang).
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <future>
 #include <thread>
 
@@ -180,8 +181,8 @@ TEST_P(Conformance, RegistrationsExpireInRedis) {
                             : &otaswarm::testing::shared_server();
     ASSERT_NE(node, nullptr) << key;
     auto pttl = std::stoll(node->command({"PTTL", key}));
-    EXPECT_GT(pttl, 0) << key;
-    EXPECT_LE(pttl, kTtlMs) << key;
+    EXPECT_GT(pttl, kTtlMs) << key;  // the copy outlives the registration, so refreshes need not extend it
+    EXPECT_LE(pttl, kTtlMs * RedisRegistrationOptions{}.shared_lifetime_factor) << key;
     keys.emplace_back(key, node);
   }
   for (auto& [key, node] : keys)
@@ -279,6 +280,85 @@ TEST_P(Conformance, ConnectAcrossReplicasThroughTheHandlers) {
   auto parsed = stun::parse(notice.bytes);
   ASSERT_TRUE(parsed.ok());
   EXPECT_EQ(parsed.message.method(), stun::method::rdv_punch);
+}
+
+// Write commands Redis has executed so far (INFO commandstats).
+uint64_t write_commands(otaswarm::testing::RedisServer& server) {
+  auto info = server.command({"INFO", "commandstats"});
+  uint64_t total = 0;
+  for (const char* cmd : {"set", "del", "eval", "pexpire", "expire", "publish", "xadd"}) {
+    auto at = info.find(std::string("cmdstat_") + cmd + ":calls=");
+    if (at != std::string::npos) total += std::stoull(info.substr(at + std::strlen("cmdstat_:calls=") + std::strlen(cmd)));
+  }
+  return total;
+}
+
+TEST(SteadyRefresh, UnchangedRefreshesCostAQuarterWriteOrLess) {
+  constexpr int kDevices = 200, kRounds = 40;
+  constexpr int64_t kTtlMs = 120'000, kRefreshMs = 25'000;  // the agent's cadence and the default lifetime
+  otaswarm::testing::RedisServer server;
+  auto s1 = make("redis://" + server.address(), "r1"), s2 = make("redis://" + server.address(), "r2");
+  int64_t t0 = now_ms();
+  auto at = [&](int device, int64_t t) {
+    auto r = reg("steady-" + std::to_string(device), "203.0.113.30:4000", "r1");
+    r.reflexive.port = static_cast<uint16_t>(10000 + device);
+    r.expires_unix_ms = t + kTtlMs;
+    return r;
+  };
+  for (int d = 0; d < kDevices; ++d) ASSERT_TRUE(s1->put(at(d, t0), t0));
+  ASSERT_TRUE(eventually([&] { return fetch(*s2, "steady-" + std::to_string(kDevices - 1)).reg.has_value(); }));
+  uint64_t before = write_commands(server);
+  // Simulated time: kRounds refreshes 25 s apart, i.e. 1000 s of a steady fleet.
+  for (int round = 1; round < kRounds; ++round) {
+    int64_t t = t0 + round * kRefreshMs;
+    for (int d = 0; d < kDevices; ++d) ASSERT_TRUE(s1->put(at(d, t), t));
+  }
+  // Every write has landed once a probe written after them is readable.
+  ASSERT_TRUE(s1->put(reg("steady-probe", "203.0.113.31:4000", "r1"), now_ms()));
+  ASSERT_TRUE(eventually([&] { return fetch(*s2, "steady-probe").reg.has_value(); }));
+  double refreshes = static_cast<double>(kDevices) * (kRounds - 1);
+  double per_refresh = static_cast<double>(write_commands(server) - before - 2) / refreshes;  // 2: the probe
+  std::printf("Redis write commands per unchanged refresh: %.3f (%d devices, %d refreshes each, 25 s apart)\n",
+              per_refresh, kDevices, kRounds - 1);
+  EXPECT_LE(per_refresh, 0.25);
+  // Every device is still found through the other replica at the end of the simulated time.
+  int64_t end = t0 + (kRounds - 1) * kRefreshMs;
+  for (int d = 0; d < kDevices; d += 37) {
+    auto p = std::make_shared<std::promise<Fetched>>();
+    s2->fetch("steady-" + std::to_string(d), end, [p](std::optional<Registration> r, bool ok) { p->set_value({r, ok}); });
+    auto f = p->get_future();
+    ASSERT_EQ(f.wait_for(kLimit), std::future_status::ready);
+    EXPECT_TRUE(f.get().reg) << d;
+  }
+  // A change is written at once: the other replica sees the new endpoint.
+  auto moved = at(5, end);
+  moved.reflexive.port = 20005;
+  ASSERT_TRUE(s1->put(moved, end));
+  EXPECT_TRUE(eventually([&] {
+    auto f = fetch(*s2, "steady-5");
+    return f.reg && f.reg->reflexive.port == 20005;
+  }));
+}
+
+TEST(SteadyRefresh, ExpiredRegistrationIsDeletedUnlessAnotherReplicaOwnsItNow) {
+  otaswarm::testing::RedisServer server;
+  auto s1 = make("redis://" + server.address(), "r1"), s2 = make("redis://" + server.address(), "r2");
+  auto gone = reg("phone-gone", "203.0.113.40:4000", "r1"), moved = reg("phone-moved", "203.0.113.41:4000", "r1");
+  ASSERT_TRUE(s1->put(gone, now_ms()));
+  ASSERT_TRUE(s1->put(moved, now_ms()));
+  ASSERT_TRUE(eventually([&] { return fetch(*s2, "phone-moved").reg.has_value(); }));
+  // s1 is not subscribed, so it keeps its copy of phone-moved after phone-moved registers with r2.
+  ASSERT_TRUE(s2->put(reg("phone-moved", "203.0.113.42:5000", "r2"), now_ms()));
+  ASSERT_TRUE(eventually([&] {
+    auto f = fetch(*s2, "phone-moved");
+    return f.reg && f.reg->replica == "r2";
+  }));
+  // Both local registrations of s1 expire (a minute later, when the devices stopped refreshing).
+  EXPECT_EQ(s1->expire(now_ms() + 120'000), 2u);
+  EXPECT_TRUE(eventually([&] { return server.command({"EXISTS", s1->device_key("phone-gone")}) == "0"; }));
+  auto f = fetch(*s2, "phone-moved");
+  ASSERT_TRUE(f.reg);  // r2's record was not ours to delete
+  EXPECT_EQ(f.reg->replica, "r2");
 }
 
 INSTANTIATE_TEST_SUITE_P(Redis, Conformance, ::testing::Values(false, true),

@@ -30,6 +30,28 @@ TEST(MemoryRegistrationStore, PutGetExpireAndEndpointIndex) {
   EXPECT_EQ(s.size(), 1u);
 }
 
+TEST(MemoryRegistrationStore, RefreshUpdatesInPlaceAndAMoveReindexes) {
+  MemoryRegistrationStore s(10);
+  Registration r{"dev-a", std::string(20, 'h'), ep("198.51.100.1:4000"), {}, {}, "local", 0, 1000};
+  ASSERT_TRUE(s.put(r, 0));
+  r.lan = ep("10.0.0.2:6881");
+  r.expires_unix_ms = 5000;
+  ASSERT_TRUE(s.put(r, 900));  // same endpoint and release: a refresh
+  auto got = s.find_by_endpoint(r.info_hash, r.reflexive, 2000);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->lan, r.lan);
+  EXPECT_EQ(got->expires_unix_ms, 5000);
+  r.reflexive = ep("198.51.100.1:4001");  // the NAT mapping changed
+  ASSERT_TRUE(s.put(r, 1000));
+  EXPECT_FALSE(s.find_by_endpoint(r.info_hash, ep("198.51.100.1:4000"), 2000));
+  EXPECT_TRUE(s.find_by_endpoint(r.info_hash, r.reflexive, 2000));
+  r.info_hash = std::string(20, 'x');  // another release
+  ASSERT_TRUE(s.put(r, 1000));
+  EXPECT_FALSE(s.find_by_endpoint(std::string(20, 'h'), r.reflexive, 2000));
+  EXPECT_TRUE(s.find_by_endpoint(r.info_hash, r.reflexive, 2000));
+  EXPECT_EQ(s.size(), 1u);
+}
+
 TEST(MemoryRegistrationStore, PublishReachesOnlyTheNamedReplica) {
   MemoryRegistrationStore s(10);
   int a = 0, b = 0;
