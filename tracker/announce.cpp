@@ -290,8 +290,40 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
   } else {
     device = "peer:" + crypto::hex(req.peer_id);
   }
-  if (!ctx_.policy.open && !(ctx_.registry && ctx_.registry->contains(req.info_hash)))
+  if (!ctx_.policy.open && !(ctx_.registry && ctx_.registry->contains(req.info_hash))) {
+    // Not cached here: maybe registered through another replica a moment ago. Ask the
+    // registry's backend (asynchronously; a short negative cache keeps floods cheap) and
+    // carry on from its answer, on whichever thread it arrives (the front ends hop back).
+    if (ctx_.registry) {
+      auto pending = std::make_shared<std::pair<AnnounceRequest, std::string>>(req, std::move(device));
+      auto cont = std::make_shared<decltype(finish)>(std::move(finish));
+      auto unknown = [cont] {
+        AnnounceResponse r;
+        r.reject = Reject::unknown_info_hash;
+        r.failure = "unregistered info_hash: this tracker only tracks registered releases";
+        (*cont)(std::move(r));
+      };
+      if (!ctx_.registry->lookup_async(req.info_hash, [this, pending, cont, unknown](bool known) {
+            if (!known) return unknown();
+            announce_registered(pending->first, std::move(pending->second), std::move(*cont));
+          }))
+        unknown();
+      return;
+    }
     return fail(Reject::unknown_info_hash, "unregistered info_hash: this tracker only tracks registered releases");
+  }
+  announce_registered(req, std::move(device), std::move(finish));
+}
+
+template <typename Finish>
+void AnnounceHandler::announce_registered(const AnnounceRequest& req, std::string device, Finish finish) const {
+  TrackerMetrics* m = ctx_.metrics;
+  AnnounceResponse res;
+  auto fail = [&](Reject why, std::string msg) {
+    res.reject = why;
+    res.failure = std::move(msg);
+    finish(std::move(res));
+  };
   if (ctx_.admission) {
     auto a = ctx_.admission->admit(rate_key(device), address_key(req.source), req.info_hash, req.event);
     if (m) m->admission_counter(a.decision).inc();

@@ -130,6 +130,9 @@ class AnnounceHandler {
 
  private:
   Reject check_token(std::string_view token, std::string& device, std::string& why) const;
+  // The rest of an announce once its info_hash is known to be registered.
+  template <typename Finish>
+  void announce_registered(const AnnounceRequest& req, std::string device, Finish finish) const;
   TrackerContext ctx_;
 };
 

@@ -174,6 +174,44 @@ class ClusterReplicas(unittest.TestCase):
         self.assertTrue(wait_until(lambda: visible(self.r1, ih), RELEASE_REFRESH))
 
 
+class ReleaseReadThrough(unittest.TestCase):
+    """Two replicas on one real redis-server: a release registered through replica A is
+    accepted by replica B at once (B reads an unknown info_hash through to Redis), not only
+    after B's periodic registry refresh."""
+
+    def setUp(self):
+        self.node = RedisNode()
+        self.keys = Keys()
+        self.a = self.b = None
+        try:
+            self.a = self.keys.replica("redis://" + self.node.address)
+            self.b = self.keys.replica("redis://" + self.node.address)
+        except BaseException:
+            self.tearDown()
+            raise
+
+    def tearDown(self):
+        for r in (self.a, self.b):
+            if r is not None:
+                r.close()
+        self.keys.close()
+        self.node.close()
+
+    def test_first_announce_to_b_right_after_the_201_from_a(self):
+        tok = lambda d: mint_token(self.keys.token_key, d)
+        for i in range(5):
+            status, ih, text = register(self.a, "ota-readthrough-%d" % i)
+            self.assertEqual(status, 201, text)
+            st, r = http_announce(self.b, tok("phone-%d" % i), ih, peer_id(), 43000 + i, left=10, event="started")
+            self.assertEqual(st, 200)
+            self.assertNotIn(b"failure reason", r)
+        # An info_hash nobody registered is still refused (and then answered from the negative cache).
+        for _ in range(3):
+            st, r = http_announce(self.b, tok("phone-x"), "ab" * 20, peer_id(), 43100, left=10, event="started")
+            self.assertEqual(st, 200)
+            self.assertIn(b"unregistered info_hash", r[b"failure reason"])
+
+
 class SingleRedisOutage(unittest.TestCase):
     def setUp(self):
         self.node = RedisNode(appendonly=True)
