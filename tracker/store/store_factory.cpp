@@ -1,6 +1,7 @@
 #include "tracker/store/store_factory.h"
 
 #include "tracker/store/redis_store.h"
+#include "tracker/store/redis_stream_store.h"
 
 namespace otaswarm {
 
@@ -13,6 +14,11 @@ std::unique_ptr<store::SwarmStore> make_store(const std::string& url, const stor
       metrics->callback("otaswarm_store_degraded", "1 while answering from the local fallback.",
                         [] { return std::vector<metrics::Sample>{{{}, 0.0}}; });
     return std::make_unique<store::MemoryStore>(opts, clock);
+  }
+  if (parsed->engine == "streams") {
+    store::RedisStreamStoreOptions so;
+    so.memory = opts;
+    return std::make_unique<store::RedisStreamStore>(make_redis_client(*parsed), so, clock, metrics);
   }
   store::RedisStoreOptions ro;
   ro.memory = opts;

@@ -1,5 +1,6 @@
-// One conformance suite for every SwarmStore: the in-memory store, Redis on a single
-// redis-server and a real 6-node Redis Cluster (started once for this binary).
+// One conformance suite for every SwarmStore: the in-memory store, both Redis stores (streams,
+// the default, and Lua) on a single redis-server and on a real 6-node Redis Cluster (started
+// once for this binary).
 #include <gtest/gtest.h>
 
 #include <future>
@@ -21,9 +22,13 @@ constexpr int64_t kPeerTimeoutSeconds = 20;
 constexpr auto kReplyLimit = 10s;   // a store answers long before this; it only bounds a broken test
 constexpr auto kHealthyLimit = 20s;
 
+// "redis"/"cluster": the streams store (the default for redis:// URLs); "*_lua": the
+// one-script-per-announce store, still selectable with ?store=lua.
 std::string url_for(const std::string& backend) {
   if (backend == "redis") return "redis://" + testing::shared_server().address();
   if (backend == "cluster") return testing::shared_cluster().url();
+  if (backend == "redis_lua") return "redis://" + testing::shared_server().address() + "?store=lua";
+  if (backend == "cluster_lua") return testing::shared_cluster().url() + "?store=lua";
   return "memory";
 }
 
@@ -347,7 +352,7 @@ TEST_P(StoreConformance, SelectionStaysWithinNumwant) {
   EXPECT_EQ(ids(r.result).size(), 25u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values("memory", "redis", "cluster"),
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values("memory", "redis", "cluster", "redis_lua", "cluster_lua"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace
