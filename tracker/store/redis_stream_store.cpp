@@ -195,7 +195,7 @@ struct RedisStreamStore::Release {
   InfoHash h{};
   std::vector<Shard> shards;
   std::mutex mu;
-  bool ready = false;
+  std::atomic<bool> ready{false};  // set under mu (with `waiting` taken); read without it on the fast path
   std::vector<std::function<void()>> waiting;
   std::atomic<bool> removed{false};
   // Counters every reply carries: Σ deltas of applied records + this replica's own records
@@ -358,6 +358,7 @@ void RedisStreamStore::answer(Release& r, const AnnounceOp& op, Status& st, Anno
 
 void RedisStreamStore::publish(Release& r, const AnnounceOp& op, const AnnounceEffect& fx, uint32_t peers) {
   if (in_flight_.load(std::memory_order_relaxed) >= opts_.max_in_flight) {
+    shed_.fetch_add(1, std::memory_order_relaxed);
     if (m_->shed) m_->shed->inc();
     return;
   }
@@ -370,6 +371,7 @@ void RedisStreamStore::publish(Release& r, const AnnounceOp& op, const AnnounceE
   size_t per_shard = peers / opts_.shards + 1;
   size_t maxlen = std::max(opts_.min_stream_len, per_shard + per_shard / 2);
   in_flight_++;
+  published_.fetch_add(1, std::memory_order_relaxed);
   if (m_->published) m_->published->inc();
   client_->execute({"XADD", s.stream, "MAXLEN", "~", std::to_string(maxlen), "*", "d", encode(rec)}, s.stream,
                    opts_.request_timeout, [this](redis::Result&& res) {
@@ -385,16 +387,17 @@ void RedisStreamStore::publish(Release& r, const AnnounceOp& op, const AnnounceE
 
 bool RedisStreamStore::announce_now(const AnnounceOp& op, Status& st, AnnounceResult& out) {
   auto r = find(op.info_hash);
-  if (!r) return false;
-  {
-    std::lock_guard lk(r->mu);
-    if (!r->ready) return false;
-  }
+  if (!r || !r->ready.load(std::memory_order_acquire)) return false;
   answer(*r, op, st, out);
   return true;
 }
 
 void RedisStreamStore::announce(const AnnounceOp& op, AnnounceCallback cb) {
+  {
+    Status st = Status::ok;
+    AnnounceResult out;
+    if (announce_now(op, st, out)) return cb(st, std::move(out));
+  }
   auto r = follow(op.info_hash);
   when_ready(r, [this, r, op, cb = std::move(cb)]() {
     Status st = Status::ok;
@@ -640,6 +643,7 @@ void RedisStreamStore::apply(Release& r, Shard& s, const std::string& id, const 
   op.policy.numwant = 0;
   AnnounceResult ignored;
   local_.announce_sync(op, ignored);
+  applied_.fetch_add(1, std::memory_order_relaxed);
   if (m_->applied) m_->applied->inc();
 }
 
@@ -891,6 +895,7 @@ void RedisStreamStore::snapshot_due(const std::vector<std::shared_ptr<Release>>&
   auto res = run_batch(*client_, reqs, opts_.request_timeout);
   for (auto& x : res) {
     if (x.ok() && !x.reply.is_error()) {
+      snapshots_.fetch_add(1, std::memory_order_relaxed);
       if (m_->snapshots) m_->snapshots->inc();
     } else if (m_->errors_snapshot) {
       m_->errors_snapshot->inc();

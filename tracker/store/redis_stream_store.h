@@ -73,6 +73,12 @@ class RedisStreamStore final : public SwarmStore {
   std::string shard_prefix(const InfoHash& h, uint32_t k) const;
   uint32_t shard_of(std::string_view device) const;
   MemoryStore& local_view() { return local_; }
+  struct Stats {
+    uint64_t published = 0, shed = 0, applied = 0, snapshots = 0;
+  };
+  Stats stats() const {
+    return {published_.load(), shed_.load(), applied_.load(), snapshots_.load()};
+  }
 
   struct Release;
   struct Shard;
@@ -101,6 +107,7 @@ class RedisStreamStore final : public SwarmStore {
   std::unordered_map<InfoHash, std::shared_ptr<Release>, InfoHashHasher> releases_;
   std::atomic<bool> degraded_{false};
   std::atomic<size_t> in_flight_{0};
+  std::atomic<uint64_t> published_{0}, shed_{0}, applied_{0}, snapshots_{0};
   mutable std::mutex mu_;
   std::string last_error_;
   std::chrono::steady_clock::time_point last_failure_{};
