@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 
 #include "common/crypto.h"
 #include "common/log.h"
@@ -255,9 +256,16 @@ RedisStreamStore::RedisStreamStore(std::unique_ptr<redis::Client> client, RedisS
         true);
   }
   reader_ = std::thread([this] { run(); });
+  flusher_ = std::thread([this] { flush_loop(); });
 }
 
 RedisStreamStore::~RedisStreamStore() {
+  {
+    std::lock_guard lk(out_mu_);
+    out_stop_ = true;
+  }
+  out_cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
   stop_ = true;
   {
     std::lock_guard lk(wake_mu_);
@@ -338,7 +346,9 @@ void RedisStreamStore::fill_counts(const Release& r, SwarmCounts& c) {
   c.downloaded = static_cast<uint64_t>(std::max<int64_t>(0, r.downloaded.load()));
 }
 
-void RedisStreamStore::answer(Release& r, const AnnounceOp& op, Status& st, AnnounceResult& out) {
+void RedisStreamStore::answer(const std::shared_ptr<Release>& rp, const AnnounceOp& op, Status& st,
+                              AnnounceResult& out) {
+  Release& r = *rp;
   AnnounceEffect fx;
   st = local_.announce_sync(op, out, &fx);
   r.last_local_ms = clock_.mono_ms();
@@ -350,45 +360,87 @@ void RedisStreamStore::answer(Release& r, const AnnounceOp& op, Status& st, Anno
     if (fx.completed) r.completed += static_cast<int64_t>(fx.completed);
     if (fx.uploaded) r.uploaded += static_cast<int64_t>(fx.uploaded);
     if (fx.downloaded) r.downloaded += static_cast<int64_t>(fx.downloaded);
-    publish(r, op, fx, peers);
+    publish(rp, op, fx, peers);
   }
   out.completed = static_cast<uint64_t>(std::max<int64_t>(0, r.completed.load()));
   if (degraded_.load(std::memory_order_relaxed)) out.interval_hint = opts_.degraded_interval;
 }
 
-void RedisStreamStore::publish(Release& r, const AnnounceOp& op, const AnnounceEffect& fx, uint32_t peers) {
-  if (in_flight_.load(std::memory_order_relaxed) >= opts_.max_in_flight) {
-    shed_.fetch_add(1, std::memory_order_relaxed);
-    if (m_->shed) m_->shed->inc();
-    return;
-  }
+void RedisStreamStore::publish(const std::shared_ptr<Release>& r, const AnnounceOp& op, const AnnounceEffect& fx,
+                               uint32_t peers) {
   Record rec;
   rec.replica = replica_;
   rec.event = op.event;
   rec.peer = op.peer;
   rec.fx = fx;
-  const Shard& s = r.shards[shard_of(op.peer.device)];
-  size_t per_shard = peers / opts_.shards + 1;
-  size_t maxlen = std::max(opts_.min_stream_len, per_shard + per_shard / 2);
-  in_flight_++;
+  std::string bytes = encode(rec);
+  bool wake;
+  {
+    std::lock_guard lk(out_mu_);
+    if (outbox_.size() >= opts_.max_queued) {
+      shed_.fetch_add(1, std::memory_order_relaxed);
+      if (m_->shed) m_->shed->inc();
+      return;
+    }
+    wake = outbox_.empty();
+    outbox_.push_back({r, shard_of(op.peer.device), peers, std::move(bytes)});
+  }
   published_.fetch_add(1, std::memory_order_relaxed);
   if (m_->published) m_->published->inc();
-  client_->execute({"XADD", s.stream, "MAXLEN", "~", std::to_string(maxlen), "*", "d", encode(rec)}, s.stream,
-                   opts_.request_timeout, [this](redis::Result&& res) {
-                     in_flight_--;
-                     if (res.err == redis::Errc::shutdown) return;
-                     if (!res.ok() || res.reply.is_error()) {
-                       if (m_->errors_publish) m_->errors_publish->inc();
-                       return fail("publish", res.ok() ? res.reply.str : res.message);
-                     }
-                     succeed();
-                   });
+  if (wake) out_cv_.notify_one();
+}
+
+void RedisStreamStore::flush_loop() {
+  std::vector<Outgoing> batch;
+  for (;;) {
+    {
+      std::unique_lock lk(out_mu_);
+      out_cv_.wait(lk, [&] { return out_stop_ || !outbox_.empty(); });
+      if (outbox_.empty()) return;  // stopping, nothing left
+      batch.swap(outbox_);
+    }
+    // While the previous writes are still at Redis, records gather here: under load one XADD
+    // carries many records (one entry, one "d" field per record), so Redis's cost per record
+    // and the caller's both stay small.
+    std::map<std::pair<Release*, uint32_t>, std::vector<Outgoing*>> groups;
+    for (auto& o : batch) groups[{o.release.get(), o.shard}].push_back(&o);
+    for (auto& [key, items] : groups) {
+      Release& r = *key.first;
+      if (r.removed) continue;
+      const Shard& s = r.shards[key.second];
+      for (size_t i = 0; i < items.size(); i += opts_.records_per_entry) {
+        size_t n = std::min(items.size() - i, opts_.records_per_entry);
+        // Keep about 1.5 × the shard's peers in records: entries hold n records each.
+        size_t per_shard = items[i]->peers / opts_.shards + 1;
+        size_t maxlen = std::max(opts_.min_stream_len, (per_shard + per_shard / 2) / n + 1);
+        std::vector<std::string> args = {"XADD", s.stream, "MAXLEN", "~", std::to_string(maxlen), "*"};
+        args.reserve(6 + 2 * n);
+        for (size_t j = i; j < i + n; ++j) {
+          args.emplace_back("d");
+          args.push_back(std::move(items[j]->bytes));
+        }
+        while (in_flight_.load() >= opts_.max_in_flight && !out_stop_)
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        in_flight_++;
+        client_->execute(std::move(args), s.stream, opts_.request_timeout, [this](redis::Result&& res) {
+          in_flight_--;
+          if (res.err == redis::Errc::shutdown) return;
+          if (!res.ok() || res.reply.is_error()) {
+            if (m_->errors_publish) m_->errors_publish->inc();
+            return fail("publish", res.ok() ? res.reply.str : res.message);
+          }
+          succeed();
+        });
+      }
+    }
+    batch.clear();
+  }
 }
 
 bool RedisStreamStore::announce_now(const AnnounceOp& op, Status& st, AnnounceResult& out) {
   auto r = find(op.info_hash);
   if (!r || !r->ready.load(std::memory_order_acquire)) return false;
-  answer(*r, op, st, out);
+  answer(r, op, st, out);
   return true;
 }
 
@@ -402,7 +454,7 @@ void RedisStreamStore::announce(const AnnounceOp& op, AnnounceCallback cb) {
   when_ready(r, [this, r, op, cb = std::move(cb)]() {
     Status st = Status::ok;
     AnnounceResult out;
-    answer(*r, op, st, out);
+    answer(r, op, st, out);
     cb(st, std::move(out));
   });
 }

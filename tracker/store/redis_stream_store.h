@@ -47,7 +47,9 @@ struct RedisStreamStoreOptions {
   std::chrono::seconds snapshot_every{30};     // at most this old, when the shard changed
   size_t min_stream_len = 1024;                // MAXLEN ~ max(this, 2 × peers of the shard)
   size_t read_batch = 2048;                    // entries per XREAD
-  size_t max_in_flight = 16384;                // XADDs queued at Redis; beyond: not published (shed)
+  size_t max_in_flight = 1024;                 // XADDs sent and not yet answered
+  size_t records_per_entry = 256;              // records batched into one XADD at most
+  size_t max_queued = 262144;                  // records waiting to be sent; beyond: not published (shed)
   uint32_t degraded_interval = 120;            // seconds: re-announce hint while Redis fails
   std::string key_prefix = "os";
 };
@@ -87,8 +89,9 @@ class RedisStreamStore final : public SwarmStore {
   std::shared_ptr<Release> find(const InfoHash& h) const;
   std::shared_ptr<Release> follow(const InfoHash& h);
   void when_ready(const std::shared_ptr<Release>& r, std::function<void()> fn);
-  void answer(Release& r, const AnnounceOp& op, Status& st, AnnounceResult& out);
-  void publish(Release& r, const AnnounceOp& op, const AnnounceEffect& fx, uint32_t peers);
+  void answer(const std::shared_ptr<Release>& r, const AnnounceOp& op, Status& st, AnnounceResult& out);
+  void publish(const std::shared_ptr<Release>& r, const AnnounceOp& op, const AnnounceEffect& fx, uint32_t peers);
+  void flush_loop();  // the writer thread: outbox → XADD per shard
   void fill_counts(const Release& r, SwarmCounts& c);
   void run();  // the reader thread
   bool round();
@@ -116,6 +119,17 @@ class RedisStreamStore final : public SwarmStore {
   std::condition_variable wake_;
   bool wake_flag_ = false;
   std::atomic<bool> stop_{false};
+  struct Outgoing {
+    std::shared_ptr<Release> release;
+    uint32_t shard;
+    uint32_t peers;
+    std::string bytes;
+  };
+  std::mutex out_mu_;
+  std::condition_variable out_cv_;
+  std::vector<Outgoing> outbox_;
+  std::atomic<bool> out_stop_{false};
+  std::thread flusher_;
   struct Metrics;
   std::unique_ptr<Metrics> m_;
   std::unique_ptr<redis::Client> client_;
