@@ -15,6 +15,12 @@ constexpr auto kDegradedHold = std::chrono::seconds(2);
 constexpr auto kTransitionLogGap = std::chrono::seconds(10);
 constexpr int kCatchUpRounds = 8;
 constexpr uint16_t kSlots = 16384;
+constexpr int64_t kShardFailHoldMs = 2000;
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 // ---- record encoding: one compact binary value per stream entry -----------------------------
 
@@ -190,6 +196,18 @@ struct RedisStreamStore::Shard {
   uint64_t since_snapshot = 0;
   std::chrono::steady_clock::time_point last_snapshot = std::chrono::steady_clock::now();
   bool resync = false;  // a read failed: check for a gap (trimmed past pos) before reading on
+  // Last failed write or read of this shard (steady ms): announces of its devices get the
+  // degraded interval hint for a while after it; the other shards' devices do not.
+  struct Stamp {  // an atomic that a std::vector may move while it is still being built
+    std::atomic<int64_t> v{INT64_MIN / 2};
+    Stamp() = default;
+    Stamp(const Stamp& o) : v(o.v.load()) {}
+    Stamp& operator=(int64_t x) {
+      v.store(x, std::memory_order_relaxed);
+      return *this;
+    }
+    int64_t load(std::memory_order m = std::memory_order_seq_cst) const { return v.load(m); }
+  } failed_ms;
 };
 
 struct RedisStreamStore::Release {
@@ -363,7 +381,10 @@ void RedisStreamStore::answer(const std::shared_ptr<Release>& rp, const Announce
     publish(rp, op, fx, peers);
   }
   out.completed = static_cast<uint64_t>(std::max<int64_t>(0, r.completed.load()));
-  if (degraded_.load(std::memory_order_relaxed)) out.interval_hint = opts_.degraded_interval;
+  if (degraded_.load(std::memory_order_relaxed)) {
+    int64_t failed = r.shards[shard_of(op.peer.device)].failed_ms.load(std::memory_order_relaxed);
+    if (steady_ms() - failed < kShardFailHoldMs) out.interval_hint = opts_.degraded_interval;
+  }
 }
 
 void RedisStreamStore::publish(const std::shared_ptr<Release>& r, const AnnounceOp& op, const AnnounceEffect& fx,
@@ -422,10 +443,13 @@ void RedisStreamStore::flush_loop() {
         while (in_flight_.load() >= opts_.max_in_flight && !out_stop_)
           std::this_thread::sleep_for(std::chrono::milliseconds(1));
         in_flight_++;
-        client_->execute(std::move(args), s.stream, opts_.request_timeout, [this](redis::Result&& res) {
+        Shard* sp = &r.shards[key.second];
+        client_->execute(std::move(args), s.stream, opts_.request_timeout,
+                         [this, keep = items[i]->release, sp](redis::Result&& res) {
           in_flight_--;
           if (res.err == redis::Errc::shutdown) return;
           if (!res.ok() || res.reply.is_error()) {
+            sp->failed_ms = steady_ms();
             if (m_->errors_publish) m_->errors_publish->inc();
             return fail("publish", res.ok() ? res.reply.str : res.message);
           }
@@ -735,6 +759,7 @@ void RedisStreamStore::catch_up(const std::vector<std::shared_ptr<Release>>& rs)
       if (!x.ok() || x.reply.is_error()) {
         failed[ri] = true;
         s.resync = true;
+        s.failed_ms = steady_ms();
         continue;
       }
       if (x.reply.type == redis::Reply::Type::string) load_snapshot(*rs[ri], s, x.reply.str, true);
@@ -766,8 +791,12 @@ void RedisStreamStore::catch_up(const std::vector<std::shared_ptr<Release>>& rs)
     if (!more) break;
   }
   bool any_failed = false;
+  for (size_t ri = 0; ri < rs.size(); ++ri) any_failed |= failed[ri];
+  if (any_failed) {  // before the waiting announces are answered: they carry the degraded hint
+    if (m_->errors_read) m_->errors_read->inc();
+    fail("catch-up", "cannot read a release's snapshots");
+  }
   for (size_t ri = 0; ri < rs.size(); ++ri) {
-    any_failed |= failed[ri];
     std::vector<std::function<void()>> w;
     {
       std::lock_guard lk(rs[ri]->mu);
@@ -775,10 +804,6 @@ void RedisStreamStore::catch_up(const std::vector<std::shared_ptr<Release>>& rs)
       w.swap(rs[ri]->waiting);
     }
     for (auto& f : w) f();
-  }
-  if (any_failed) {
-    if (m_->errors_read) m_->errors_read->inc();
-    fail("catch-up", "cannot read a release's snapshots");
   }
 }
 
@@ -792,6 +817,16 @@ bool RedisStreamStore::round() {
   for (auto& r : rs) {
     std::lock_guard lk(r->mu);
     if (!r->ready) loading.push_back(r);
+  }
+  // The client knows at once when a node went away: mark every shard before the first write
+  // or read fails, so the very next announces already carry the degraded hint.
+  // (In a cluster only the shards of the master that is gone fail, by their own requests.)
+  std::string why;
+  if (!client_->cluster() && !client_->up(why)) {
+    int64_t now_ms = steady_ms();
+    for (auto& r : rs)
+      for (auto& s : r->shards) s.failed_ms = now_ms;
+    fail("redis", why);
   }
   if (!loading.empty()) catch_up(loading);
 
@@ -836,6 +871,7 @@ bool RedisStreamStore::round() {
     if (!x.ok() || x.reply.is_error()) {
       failed = true;
       w.s->resync = true;
+      w.s->failed_ms = steady_ms();
       continue;
     }
     if (w.r->removed) continue;

@@ -19,6 +19,7 @@ from redis_harness import Keys, RedisCluster, RedisNode, mint_token
 from tracker_harness import compact_peers, http_announce, info_hash_of, listed_releases, peer_id, torrent_bytes
 
 DEGRADED_INTERVAL = 120  # the Redis store's re-announce hint while answering from its fallback
+CONVERGENCE_LIMIT = 10  # seconds we allow for a peer to reach the other replica (measured: ms)
 RELEASE_REFRESH = 10  # seconds we allow for a release to reach the other replica (refresh every 2 s)
 FAILOVER_LIMIT = 40  # seconds for the cluster to promote a replica (node timeout 2 s)
 RECOVERY_LIMIT = 30  # seconds for a tracker to report ready again once Redis is back
@@ -96,10 +97,19 @@ class ClusterReplicas(unittest.TestCase):
         st, a = http_announce(self.r1, self.token("phone-a"), ih, peer_id(), 40001, left=0, event="started")
         self.assertEqual(st, 200)
         self.assertNotIn(b"failure reason", a)
-        st, b = http_announce(self.r2, self.token("phone-b"), ih, peer_id(), 40002, left=1000, event="started")
-        self.assertEqual(st, 200)
-        self.assertNotIn(b"failure reason", b)
-        self.assertIn(("127.0.0.1", 40001), compact_peers(b[b"peers"]))
+        # Peers travel between replicas through the release's streams: eventually (milliseconds).
+        pid_b = peer_id()
+        seen = {}
+
+        def b_hands_out_a():
+            st, b = http_announce(self.r2, self.token("phone-b"), ih, pid_b, 40002, left=1000, event="started")
+            self.assertEqual(st, 200)
+            self.assertNotIn(b"failure reason", b)
+            seen["b"] = b
+            return ("127.0.0.1", 40001) in compact_peers(b[b"peers"])
+
+        self.assertTrue(wait_until(b_hands_out_a, CONVERGENCE_LIMIT), "replica 2 never handed out replica 1's peer")
+        b = seen["b"]
         self.assertGreater(b[b"interval"], DEGRADED_INTERVAL)
         self.assertEqual(b[b"complete"], 1)
         self.assertEqual(b[b"incomplete"], 1)
