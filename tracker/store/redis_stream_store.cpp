@@ -16,6 +16,7 @@ constexpr auto kTransitionLogGap = std::chrono::seconds(10);
 constexpr int kCatchUpRounds = 8;
 constexpr uint16_t kSlots = 16384;
 constexpr int64_t kShardFailHoldMs = 2000;
+constexpr size_t kWakeBacklog = 4096;  // records queued that wake the writer before its interval
 
 int64_t steady_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -403,7 +404,9 @@ void RedisStreamStore::publish(const std::shared_ptr<Release>& r, const Announce
       if (m_->shed) m_->shed->inc();
       return;
     }
-    wake = outbox_.empty();
+    // The writer wakes by itself every flush interval; only a large backlog wakes it early
+    // (a wake-up per announce would cost more than the announce: context switches).
+    wake = outbox_.size() == kWakeBacklog;
     outbox_.push_back({r, shard_of(op.peer.device), peers, std::move(bytes)});
   }
   published_.fetch_add(1, std::memory_order_relaxed);
@@ -416,8 +419,11 @@ void RedisStreamStore::flush_loop() {
   for (;;) {
     {
       std::unique_lock lk(out_mu_);
-      out_cv_.wait(lk, [&] { return out_stop_ || !outbox_.empty(); });
-      if (outbox_.empty()) return;  // stopping, nothing left
+      out_cv_.wait_for(lk, opts_.flush_interval, [&] { return out_stop_ || outbox_.size() >= kWakeBacklog; });
+      if (outbox_.empty()) {
+        if (out_stop_) return;
+        continue;
+      }
       batch.swap(outbox_);
     }
     // While the previous writes are still at Redis, records gather here: under load one XADD
@@ -929,9 +935,10 @@ void RedisStreamStore::snapshot_due(const std::vector<std::shared_ptr<Release>>&
       if (!r->ready) continue;
     }
     size_t per_shard = r->peers.load() / opts_.shards + 1;
-    // Snapshots come at least 4× as often (in records) as the stream is trimmed, so the
-    // newest snapshot always lies inside what the stream still keeps.
-    uint64_t every = std::max<uint64_t>(opts_.min_stream_len / 4, per_shard / 4);
+    // A snapshot every half a shard of records while the stream keeps 1.5 shards: the newest
+    // snapshot always lies inside what the stream still keeps (3× margin), and writing
+    // snapshots costs two record encodings per published record.
+    uint64_t every = std::max<uint64_t>(opts_.min_stream_len / 4, per_shard / 2);
     for (auto& s : r->shards) {
       if (s.resync || s.since_snapshot == 0) continue;
       if (s.since_snapshot >= every || now - s.last_snapshot >= opts_.snapshot_every) due.push_back({r.get(), &s});

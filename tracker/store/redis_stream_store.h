@@ -40,7 +40,7 @@ namespace otaswarm::store {
 struct RedisStreamStoreOptions {
   MemoryStoreOptions memory;   // the local view's limits and peer timeout
   uint32_t shards = 12;        // streams per release (12 spreads evenly over 1, 2, 3, 4 or 6 masters)
-  std::chrono::milliseconds poll_min{5};       // pause between read rounds while records arrive
+  std::chrono::milliseconds poll_min{20};      // pause between read rounds while records arrive
   std::chrono::milliseconds poll_max{200};     // ... backing off to this while a release is quiet
   std::chrono::milliseconds request_timeout{1000};
   std::chrono::milliseconds catch_up_timeout{300};  // a release's first announce here waits at most this
@@ -48,6 +48,7 @@ struct RedisStreamStoreOptions {
   size_t min_stream_len = 1024;                // MAXLEN ~ max(this, 2 × peers of the shard)
   size_t read_batch = 2048;                    // entries per XREAD
   size_t max_in_flight = 1024;                 // XADDs sent and not yet answered
+  std::chrono::milliseconds flush_interval{10};  // the writer sends what gathered this often
   size_t records_per_entry = 256;              // records batched into one XADD at most
   size_t max_queued = 262144;                  // records waiting to be sent; beyond: not published (shed)
   uint32_t degraded_interval = 120;            // seconds: re-announce hint while Redis fails
