@@ -439,7 +439,7 @@ void RedisStreamStore::flush_loop() {
         size_t n = std::min(items.size() - i, opts_.records_per_entry);
         // Keep about 1.5 × the shard's peers in records: entries hold n records each.
         size_t per_shard = items[i]->peers / opts_.shards + 1;
-        size_t maxlen = std::max(opts_.min_stream_len, (per_shard + per_shard / 2) / n + 1);
+        size_t maxlen = std::max(opts_.min_stream_len, per_shard + per_shard / 2) / n + 1;
         std::vector<std::string> args = {"XADD", s.stream, "MAXLEN", "~", std::to_string(maxlen), "*"};
         args.reserve(6 + 2 * n);
         for (size_t j = i; j < i + n; ++j) {

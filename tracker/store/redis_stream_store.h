@@ -45,7 +45,7 @@ struct RedisStreamStoreOptions {
   std::chrono::milliseconds request_timeout{1000};
   std::chrono::milliseconds catch_up_timeout{300};  // a release's first announce here waits at most this
   std::chrono::seconds snapshot_every{30};     // at most this old, when the shard changed
-  size_t min_stream_len = 1024;                // MAXLEN ~ max(this, 2 × peers of the shard)
+  size_t min_stream_len = 256;                 // records kept per shard: max(this, 1.5 × peers of the shard)
   size_t read_batch = 2048;                    // entries per XREAD
   size_t max_in_flight = 1024;                 // XADDs sent and not yet answered
   std::chrono::milliseconds flush_interval{10};  // the writer sends what gathered this often
