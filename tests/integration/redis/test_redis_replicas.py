@@ -175,6 +175,17 @@ class ClusterReplicas(unittest.TestCase):
         for r in (self.r1, self.r2):
             self.assertTrue(wait_until(lambda: before <= set(listed_releases(r)), RELEASE_REFRESH),
                             "a release was lost in the failover")
+        # The replicas converge again after the failover: a peer announced to replica 1 on every
+        # release (so on shards of every master, the promoted one included) is handed out by replica 2.
+        for n, ih in enumerate(releases):
+            st, a = http_announce(self.r1, self.token("after-%d" % n), ih, peer_id(), 44000 + n, left=0,
+                                  event="started")
+            self.assertEqual(st, 200)
+            pid = peer_id()
+            self.assertTrue(wait_until(lambda: ("127.0.0.1", 44000 + n) in compact_peers(
+                http_announce(self.r2, self.token("asker-%d" % n), ih, pid, 45000 + n, left=10,
+                              event="started")[1][b"peers"]),  # started: never a cheap too-soon reply
+                CONVERGENCE_LIMIT), "replica 2 never handed out a peer announced to replica 1 after the failover")
         # A write is acknowledged only once a replica has it: bring the killed node back (it
         # rejoins as the new master's replica, as a restarted pod would) and register again.
         victim.start()

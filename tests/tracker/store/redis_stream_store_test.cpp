@@ -249,3 +249,30 @@ TEST(StreamStoreDegraded, AnswersFromTheLocalViewWhileRedisIsDownAndRecovers) {
 
 }  // namespace
 }  // namespace otaswarm::store
+
+namespace otaswarm::store {
+namespace {
+
+// A master killed: once its replica is promoted, records written through A reach B again.
+TEST(StreamStoreFailover, ReplicasConvergeAgainAfterAMasterFailover) {
+  testing::RedisCluster cluster;
+  auto a = make(cluster.url()), b = make(cluster.url());
+  ASSERT_TRUE(healthy(*a) && healthy(*b));
+  InfoHash h = fresh_hash();
+  announce(*b, op(h, 900));
+  announce(*a, op(h, 1, 0));
+  ASSERT_TRUE(eventually([&] { return hands_out(*b, h, 2, 6001); }));
+  // Kill the master of the shard of device "dev-3".
+  auto* victim = cluster.master_for_key(a->shard_prefix(h, a->shard_of("dev-3")) + "s");
+  ASSERT_NE(victim, nullptr);
+  victim->kill();
+  ASSERT_TRUE(cluster.wait_ok(std::chrono::seconds(60)));
+  announce(*a, op(h, 3, 0));
+  EXPECT_TRUE(eventually([&] {
+    announce(*a, op(h, 3, 0, Event::none));
+    return hands_out(*b, h, 2, 6003);
+  })) << "B never got the peer announced to A after the failover";
+}
+
+}  // namespace
+}  // namespace otaswarm::store
