@@ -383,7 +383,8 @@ void RedisStreamStore::answer(const std::shared_ptr<Release>& rp, const Announce
   }
   out.completed = static_cast<uint64_t>(std::max<int64_t>(0, r.completed.load()));
   if (degraded_.load(std::memory_order_relaxed)) {
-    int64_t failed = r.shards[shard_of(op.peer.device)].failed_ms.load(std::memory_order_relaxed);
+    int64_t failed = std::max(r.shards[shard_of(op.peer.device)].failed_ms.load(std::memory_order_relaxed),
+                              all_failed_ms_.load(std::memory_order_relaxed));
     if (steady_ms() - failed < kShardFailHoldMs) out.interval_hint = opts_.degraded_interval;
   }
 }
@@ -566,7 +567,15 @@ void RedisStreamStore::maintain() {
 }
 
 bool RedisStreamStore::healthy(std::string& why) const {
-  if (!client_->up(why)) return false;
+  if (!client_->up(why)) {
+    // A single node that is down fails every shard: from the moment anyone (/readyz) sees it,
+    // answers carry the degraded hint, not only after the next write or read fails.
+    if (!client_->cluster()) {
+      all_failed_ms_ = steady_ms();
+      degraded_ = true;
+    }
+    return false;
+  }
   if (degraded_.load()) {
     std::lock_guard lk(mu_);
     if (std::chrono::steady_clock::now() - last_failure_ > kDegradedHold) return true;
@@ -829,9 +838,7 @@ bool RedisStreamStore::round() {
   // (In a cluster only the shards of the master that is gone fail, by their own requests.)
   std::string why;
   if (!client_->cluster() && !client_->up(why)) {
-    int64_t now_ms = steady_ms();
-    for (auto& r : rs)
-      for (auto& s : r->shards) s.failed_ms = now_ms;
+    all_failed_ms_ = steady_ms();
     fail("redis", why);
   }
   if (!loading.empty()) catch_up(loading);
