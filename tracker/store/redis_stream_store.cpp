@@ -570,12 +570,13 @@ bool RedisStreamStore::healthy(std::string& why) const {
   if (!client_->up(why)) {
     // A single node that is down fails every shard: from the moment anyone (/readyz) sees it,
     // answers carry the degraded hint, not only after the next write or read fails.
-    if (!client_->cluster()) {
+    if (!client_->cluster() && ever_up_.load()) {
       all_failed_ms_ = steady_ms();
       degraded_ = true;
     }
     return false;
   }
+  ever_up_ = true;
   if (degraded_.load()) {
     std::lock_guard lk(mu_);
     if (std::chrono::steady_clock::now() - last_failure_ > kDegradedHold) return true;
@@ -837,9 +838,15 @@ bool RedisStreamStore::round() {
   // or read fails, so the very next announces already carry the degraded hint.
   // (In a cluster only the shards of the master that is gone fail, by their own requests.)
   std::string why;
-  if (!client_->cluster() && !client_->up(why)) {
-    all_failed_ms_ = steady_ms();
-    fail("redis", why);
+  if (!client_->cluster()) {
+    if (!client_->up(why)) {
+      if (ever_up_.load()) {
+        all_failed_ms_ = steady_ms();
+        fail("redis", why);
+      }
+    } else {
+      ever_up_ = true;
+    }
   }
   if (!loading.empty()) catch_up(loading);
 

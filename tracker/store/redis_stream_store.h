@@ -112,6 +112,7 @@ class RedisStreamStore final : public SwarmStore {
   mutable std::atomic<bool> degraded_{false};
   // Single node: when the client last said the node is down (every shard fails with it).
   mutable std::atomic<int64_t> all_failed_ms_{INT64_MIN / 2};
+  mutable std::atomic<bool> ever_up_{false};  // not connected yet at start-up is not an outage
   std::atomic<size_t> in_flight_{0};
   std::atomic<uint64_t> published_{0}, shed_{0}, applied_{0}, snapshots_{0};
   mutable std::mutex mu_;
