@@ -24,6 +24,7 @@
 #include "agent/byte_accounting.h"
 #include "agent/interfaces.h"
 #include "agent/nat_probe_socket.h"
+#include "agent/nat_session.h"
 #include "agent/progress.h"
 #include "common/crypto.h"
 #include "common/json.h"
@@ -40,6 +41,9 @@ constexpr const char* kUserAgent = "otaswarm-agent/0.1.0";
 constexpr int kStopTrackerTimeout = 1;                    // seconds for the "stopped" announce on exit
 constexpr auto kAlertWait = std::chrono::milliseconds(100);
 constexpr const char* kResumeFile = "resume.dat";
+constexpr auto kAssociateWait = std::chrono::seconds(3);
+constexpr auto kTrackerHold = std::chrono::seconds(10);  // longest wait for the rendezvous before announcing
+constexpr auto kProbeWaitOnExit = std::chrono::seconds(10);  // the probe result is logged once, as before
 
 std::string error_text(const lt::error_code& ec) { return ec.message(); }
 
@@ -119,12 +123,17 @@ class Fetch {
 
   ~Fetch() {
     if (probe_.joinable()) probe_.join();
+    if (nat_) nat_->stop();
   }
 
   int run() {
     std::string err;
     if (!prepare(err)) return fail(err);
-    start_probe();
+    if (o_.rendezvous) {
+      if (!start_nat(err)) return fail(err);
+    } else {
+      start_probe();
+    }
     if (!start_session(err)) return fail(err);
     return loop();
   }
@@ -169,6 +178,7 @@ class Fetch {
       LanInfo lan = discover_lan(o_.lan_sources, info_hash_);
       if (lan.route)
         if (auto ip = interface_ipv4(lan.route->interface)) extras.localip = *ip;
+      localip_ = extras.localip;
       extras.lan = o_.lan_hint == "auto" ? lan.hint : o_.lan_hint;
       if (o_.lan_hint == "auto" && lan.hint.empty()) log::info("no LAN hint", {{"reason", lan.problem}});
     }
@@ -203,9 +213,51 @@ class Fetch {
     });
   }
 
+  // With a rendezvous the agent owns the public UDP socket at --listen and libtorrent talks
+  // through it via the loopback SOCKS5 relay (uTP only; LIBTORRENT.md).
+  bool start_nat(std::string& err) {
+    auto listen = net::parse_host_port(o_.listen);
+    NatSessionOptions no;
+    no.listen = boost::asio::ip::udp::endpoint(net::unmap(listen->address), listen->port);
+    no.local_networks = local_networks();
+    no.rendezvous.server = *o_.rendezvous;
+    no.rendezvous.token = o_.token;
+    no.rendezvous_api = o_.rendezvous_api;
+    const auto& v1 = ti_->info_hashes().v1;
+    no.rendezvous.info_hash.assign(reinterpret_cast<const char*>(v1.data()), v1.size());
+    try {
+      nat_ = std::make_unique<NatSession>(no);
+    } catch (const std::exception& e) {
+      err = "cannot listen on " + o_.listen + ": " + e.what();
+      return false;
+    }
+    if (auto ip = net::parse_address(localip_); ip && listen->address.is_unspecified())
+      log::debug("LAN endpoint", {{"lan", net::format(*ip, nat_->public_local().port())}});
+    nat_->start();
+    log::info("nat: public socket owned by the agent", {{"listen", net::format(nat_->public_local())},
+                                                        {"proxy", "127.0.0.1:" + std::to_string(nat_->proxy_port())}});
+    return true;
+  }
+
   bool start_session(std::string& err) {
     lt::settings_pack p;
-    p.set_str(lt::settings_pack::listen_interfaces, o_.listen);
+    p.set_str(lt::settings_pack::listen_interfaces, nat_ ? std::string("0.0.0.0:0") : o_.listen);
+    if (nat_) {
+      p.set_int(lt::settings_pack::proxy_type, lt::settings_pack::socks5);
+      p.set_str(lt::settings_pack::proxy_hostname, "127.0.0.1");
+      p.set_int(lt::settings_pack::proxy_port, nat_->proxy_port());
+      p.set_bool(lt::settings_pack::proxy_peer_connections, true);
+      p.set_bool(lt::settings_pack::proxy_tracker_connections, true);
+      // libtorrent resolves names itself: the relay then sees (and rewrites) IPv4 datagrams only.
+      p.set_bool(lt::settings_pack::proxy_hostnames, false);
+      p.set_bool(lt::settings_pack::socks5_udp_send_local_ep, true);
+      p.set_bool(lt::settings_pack::enable_outgoing_tcp, false);
+      p.set_bool(lt::settings_pack::enable_incoming_tcp, false);
+      p.set_bool(lt::settings_pack::enable_outgoing_utp, true);
+      p.set_bool(lt::settings_pack::enable_incoming_utp, true);
+      // A punched peer is dialled at the common start even if an earlier try failed.
+      p.set_int(lt::settings_pack::min_reconnect_time, 1);
+    }
     p.set_bool(lt::settings_pack::enable_dht, false);
     p.set_bool(lt::settings_pack::enable_lsd, false);
     p.set_bool(lt::settings_pack::enable_upnp, false);
@@ -219,6 +271,12 @@ class Fetch {
     p.set_int(lt::settings_pack::alert_mask, lt::alert_category::error | lt::alert_category::status |
                                                  lt::alert_category::storage | lt::alert_category::tracker);
     session_ = std::make_unique<lt::session>(lt::session_params(p));
+    if (nat_) {
+      // libtorrent drops (EACCES) tracker datagrams sent before its UDP association is up.
+      auto deadline = Clock::now() + kAssociateWait;
+      while (!nat_->associated() && Clock::now() < deadline) std::this_thread::sleep_for(kAlertWait / 10);
+      if (!nat_->associated()) log::warn("nat: libtorrent has not associated with the relay yet");
+    }
 
     lt::add_torrent_params atp;
     bool resumed = false;
@@ -240,13 +298,20 @@ class Fetch {
     atp.flags |= lt::torrent_flags::override_trackers | lt::torrent_flags::override_web_seeds;
     atp.trackers.clear();
     atp.tracker_tiers.clear();
-    for (const auto& [url, tier] : trackers_) {
-      atp.trackers.push_back(url);
-      atp.tracker_tiers.push_back(tier);
+    // With NAT traversal the trackers come in once the rendezvous answered (or gave up): the
+    // first announce then carries the ticket and the port the rendezvous saw, which an early
+    // re-announce would not change at the tracker. The web seed starts at once either way.
+    if (!nat_) {
+      for (const auto& [url, tier] : trackers_) {
+        atp.trackers.push_back(url);
+        atp.tracker_tiers.push_back(tier);
+      }
     }
     atp.url_seeds = webseeds_;
     atp.http_seeds.clear();
-    add_byte_accounting(atp, counters_, local_networks());
+    PeerPath punched;
+    if (nat_) punched = [nat = nat_.get()](const net::Address& a, uint16_t port) { return nat->path_of(a, port); };
+    add_byte_accounting(atp, counters_, local_networks(), std::move(punched));
     lt::error_code ec;
     handle_ = session_->add_torrent(std::move(atp), ec);
     if (ec) {
@@ -276,6 +341,7 @@ class Fetch {
       if (stop_.load()) return fail_saving("interrupted");
 
       auto now = Clock::now();
+      if (nat_) dial(now);
       lt::torrent_status st = handle_.status();
       ByteTotals bytes = counters_->snapshot();
       bool checking = st.state == lt::torrent_status::checking_files ||
@@ -310,6 +376,45 @@ class Fetch {
       if (!finished_ && now - last_save >= kResumeSaveInterval) {
         handle_.save_resume_data(lt::torrent_handle::flush_disk_cache);
         last_save = now;
+      }
+    }
+  }
+
+  // Punch orders this side must dial: connect_peer at the common start (one dialer strictly;
+  // libtorrent sends the SYN at its next once-per-second connect pass).
+  void dial(Clock::time_point now) {
+    for (auto& d : nat_->take_dials()) pending_dials_.push_back(d);
+    for (auto it = pending_dials_.begin(); it != pending_dials_.end();) {
+      if (now < it->at) {
+        ++it;
+        continue;
+      }
+      // A seeder dials too: the leecher may be the side told to punch.
+      log::info("nat: dialling punched peer", {{"peer", net::format(it->peer)}});
+      handle_.connect_peer(it->peer);
+      it = pending_dials_.erase(it);
+    }
+    if (!trackers_added_) {
+      auto st = nat_->status();
+      bool rendezvous_answered = st.registered;
+      bool rendezvous_failed = st.rendezvous.timeouts + st.rendezvous.refusals + st.rendezvous.garbage > 0;
+      if (rendezvous_answered || rendezvous_failed || now - start_ >= kTrackerHold) {
+        trackers_added_ = true;
+        if (!st.nat_ticket.empty()) log::info("nat: ticket from the rendezvous goes into every announce");
+        else log::info("nat: announcing without a NAT ticket", {{"registered", st.registered ? "true" : "false"}});
+        // UDP announces get the ticket on their way out (NatSession); HTTP ones in the URL.
+        std::vector<lt::announce_entry> entries;
+        for (const auto& [url, tier] : trackers_) {
+          lt::announce_entry e(url);
+          if (url.rfind("http", 0) == 0 && !st.nat_ticket.empty())
+            e.url += std::string(url.find('?') == std::string::npos ? "?" : "&") + "nat=" + st.nat_ticket;
+          e.tier = static_cast<std::uint8_t>(tier);
+          entries.push_back(std::move(e));
+        }
+        if (!entries.empty()) {
+          handle_.replace_trackers(entries);
+          handle_.force_reannounce(0, -1, lt::torrent_handle::ignore_min_interval);
+        }
       }
     }
   }
@@ -436,9 +541,34 @@ class Fetch {
   }
 
   void shutdown() {
-    if (!session_) return;
-    lt::session_proxy proxy = session_->abort();
-    session_.reset();
+    if (session_) {
+      lt::session_proxy proxy = session_->abort();
+      session_.reset();
+    }
+    if (nat_) {
+      ProbeResult pr;
+      auto deadline = Clock::now() + kProbeWaitOnExit;
+      while (!nat_->probe_done(pr) && Clock::now() < deadline) std::this_thread::sleep_for(kAlertWait);
+      auto st = nat_->status();
+      log::info("nat", {{"registered", st.registered ? "true" : "false"},
+                        {"registrations", std::to_string(st.rendezvous.registrations)},
+                        {"rendezvous_timeouts", std::to_string(st.rendezvous.timeouts)},
+                        {"rendezvous_garbage", std::to_string(st.rendezvous.garbage)},
+                        {"rendezvous_refusals", std::to_string(st.rendezvous.refusals)},
+                        {"connects", std::to_string(st.rendezvous.connects)},
+                        {"punch_indications", std::to_string(st.rendezvous.punches)},
+                        {"punch_targets", std::to_string(st.punch_targets)},
+                        {"punch_packets_sent", std::to_string(st.punch_packets_sent)},
+                        {"punch_packets_received", std::to_string(st.punch_packets_received)},
+                        {"announces_rewritten", std::to_string(st.announces_rewritten)},
+                        {"relayed_out", std::to_string(st.relay.out)},
+                        {"relayed_in", std::to_string(st.relay.in)},
+                        {"relay_dropped", std::to_string(st.relay.dropped)},
+                        {"turn", st.turn},
+                        {"turn_datagrams_in", std::to_string(st.relay_datagrams_in)},
+                        {"turn_datagrams_out", std::to_string(st.relay_datagrams_out)}});
+      nat_->stop();
+    }
   }
 
   const FetchOptions& o_;
@@ -454,6 +584,10 @@ class Fetch {
   std::unique_ptr<lt::session> session_;
   lt::torrent_handle handle_;
   std::thread probe_;
+  std::unique_ptr<NatSession> nat_;
+  std::vector<Dial> pending_dials_;
+  std::string localip_;
+  bool trackers_added_ = false;
   Reasons reasons_;
   std::string failure_;
   bool moving_ = false, finished_ = false, resume_saved_ = false, bar_shown_ = false;

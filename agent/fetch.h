@@ -36,8 +36,8 @@ struct FetchOptions {
   std::chrono::seconds seed_time{0};
   std::chrono::seconds stall_timeout = kDefaultStallTimeout;
   bool json = true;                   // JSON lines; false: a progress bar
-  std::optional<net::HostPort> rendezvous;  // STUN primary: the NAT probe runs once at start
-  std::string rendezvous_api;               // accepted; TURN is not used yet
+  std::optional<net::HostPort> rendezvous;  // STUN primary: NAT traversal (agent/nat_session.h)
+  std::string rendezvous_api;               // device API: TURN credentials for relay decisions
 };
 
 // Runs until done, failed or `stop` is set (then "interrupted"); writes the contract's lines to

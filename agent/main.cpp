@@ -20,6 +20,7 @@ using otaswarm::config::Kind;
 constexpr const char* kUsage = R"(usage: otaswarm-agent fetch TORRENT --token T --out DIR [options]
 Downloads the release for one device; exits 0 once the file is at DIR/<name>, complete and
 every piece verified, 1 on failure (the last JSON line says why), 2 on bad arguments.
+Run `otaswarm-agent fetch --help` for the options.
 )";
 constexpr int64_t kMaxSeconds = 365LL * 24 * 3600;
 
@@ -32,8 +33,8 @@ otaswarm::config::Schema schema() {
       .add("out", Kind::string, "output directory: the file appears at DIR/<name> once verified")
       .add("announce", Kind::list, "tracker URL replacing the torrent's (repeatable)")
       .add("webseed", Kind::list, "web seed URL replacing the torrent's (repeatable)")
-      .add("rendezvous", Kind::string, "rendezvous STUN address HOST:PORT (NAT probe at start)", {""})
-      .add("rendezvous-api", Kind::string, "rendezvous device API URL (TURN; not used yet)", {""})
+      .add("rendezvous", Kind::string, "rendezvous STUN address HOST:PORT (NAT traversal: the agent owns --listen, registers, punches)", {""})
+      .add("rendezvous-api", Kind::string, "rendezvous device API URL (TURN credentials for relayed peers)", {""})
       .add("listen", Kind::string, "BitTorrent listen address IP:PORT", {"0.0.0.0:0"})
       .add("lan-hint", Kind::string, "auto (salted hash of the default gateway), off, or the hint", {"auto"})
       .add("route-file", Kind::string, "routing table for --lan-hint auto", {otaswarm::agent::kProcNetRoute})
@@ -116,10 +117,7 @@ int fetch(const std::vector<std::string>& args) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    (args.empty() ? std::cerr : std::cout) << kUsage << "Run `otaswarm-agent fetch --help` for the options.\n";
-    return args.empty() ? 2 : 0;
-  }
+  if (auto rc = otaswarm::config::top_level_usage(args, kUsage)) return *rc;
   if (args[0] != "fetch") {
     std::cerr << "otaswarm-agent: unknown command '" << args[0] << "'\n" << kUsage;
     return 2;

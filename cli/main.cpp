@@ -41,10 +41,7 @@ int run_guarded(const std::string& command, const std::function<int()>& body) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    std::cout << kUsage;
-    return args.empty() ? 2 : 0;
-  }
+  if (auto rc = otaswarm::config::top_level_usage(args, kUsage)) return *rc;
   if (args.size() < 2) {
     std::cerr << "otaswarm: '" << args[0] << "' needs a subcommand\n" << kUsage;
     return 2;

@@ -219,4 +219,16 @@ int guarded_main(const std::function<int()>& body) {
   }
 }
 
+std::optional<int> top_level_usage(const std::vector<std::string>& args, std::string_view usage) {
+  if (args.empty()) {
+    std::cerr << usage;
+    return 2;
+  }
+  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << usage;
+    return 0;
+  }
+  return std::nullopt;
+}
+
 }  // namespace otaswarm::config

@@ -73,4 +73,8 @@ std::string read_secret_file(const std::string& key, const std::string& path);
 // Runs a server main: ConfigError → one line on stderr and exit code 2.
 int guarded_main(const std::function<int()>& body);
 
+// Top-level usage of a main that dispatches on its first word: no words → usage on stderr,
+// exit 2; --help, -h or help → usage on stdout, exit 0; nullopt → go on and dispatch.
+std::optional<int> top_level_usage(const std::vector<std::string>& args, std::string_view usage);
+
 }  // namespace otaswarm::config

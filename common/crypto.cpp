@@ -14,6 +14,13 @@
 
 namespace otaswarm::crypto {
 
+Md5 md5(std::string_view d) {
+  Md5 out;
+  unsigned int n = 0;
+  EVP_Digest(d.data(), d.size(), out.data(), &n, EVP_md5(), nullptr);
+  return out;
+}
+
 Sha1 sha1(std::string_view d) {
   Sha1 out;
   SHA1(reinterpret_cast<const unsigned char*>(d.data()), d.size(), out.data());

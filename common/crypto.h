@@ -12,6 +12,9 @@ namespace otaswarm::crypto {
 using Sha1 = std::array<uint8_t, 20>;
 using Sha256 = std::array<uint8_t, 32>;
 
+using Md5 = std::array<uint8_t, 16>;
+// Only for protocols that mandate it (the TURN long-term credential key, RFC 8489 §9.2.2).
+Md5 md5(std::string_view data);
 Sha1 sha1(std::string_view data);
 Sha256 sha256(std::string_view data);
 Sha1 hmac_sha1(std::string_view key, std::string_view data);

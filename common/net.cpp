@@ -4,6 +4,10 @@
 
 namespace otaswarm::net {
 
+namespace {
+constexpr size_t kIpv6SubscriberPrefixBytes = 8;  // a /64 is one subscriber line
+}  // namespace
+
 std::optional<Address> parse_address(std::string_view text) {
   boost::system::error_code ec;
   auto a = boost::asio::ip::make_address(std::string(text), ec);
@@ -116,5 +120,16 @@ bool is_unspecified_or_multicast(const Address& raw) {
   Address a = unmap(raw);
   return a.is_unspecified() || a.is_multicast();
 }
+
+uint64_t address_key(const Address& raw) {
+  auto a = unmap(raw);
+  if (a.is_v4()) return a.to_v4().to_uint();
+  auto b = a.to_v6().to_bytes();
+  uint64_t k = 0;
+  for (size_t i = 0; i < kIpv6SubscriberPrefixBytes; ++i) k = k << 8 | b[i];
+  return k;
+}
+
+const char* to_string(Protocol p) { return p == Protocol::http ? "http" : "udp"; }
 
 }  // namespace otaswarm::net

@@ -1,5 +1,6 @@
 #pragma once
-// Address helpers: "ip:port" / "[v6]:port" parsing and formatting, CIDR sets, address classes.
+// Address helpers: "ip:port" / "[v6]:port" parsing and formatting, CIDR sets, address classes,
+// the per-subscriber address key, and the announce transport.
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -48,5 +49,14 @@ class CidrSet {
 // RFC 1918, RFC 6598 (CGN), loopback, link-local, IPv6 ULA / link-local: not routable on the Internet.
 bool is_private(const Address& a);
 bool is_unspecified_or_multicast(const Address& a);
+
+// Key for per-address limits (tracker admission, rendezvous STUN rate limit): the IPv4
+// address, or the IPv6 /64 (one subscriber line), as a big-endian number. IPv4-mapped IPv6
+// counts as IPv4; only the reserved ::/32 could meet an IPv4 key.
+uint64_t address_key(const Address& a);
+
+// How an announce travels. The values index the tracker's metric tables.
+enum class Protocol : uint8_t { http = 0, udp = 1 };
+const char* to_string(Protocol p);
 
 }  // namespace otaswarm::net

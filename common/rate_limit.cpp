@@ -1,16 +1,14 @@
 #include "common/rate_limit.h"
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 namespace otaswarm {
 
 namespace {
 constexpr double kMsPerSecond = 1000.0;
-constexpr uint64_t kIpv6KeyTag = 0x8000000000000000ULL;  // keeps IPv6 /64 keys apart from IPv4 ones
 
-// Address keys carry their structure in the low bits (an IPv6 /64's first byte); mix before
+// Address keys are structured numbers (IPv4 addresses, IPv6 /64 prefixes); mix before
 // picking a shard so keys spread over all of them.
 size_t shard_of(uint64_t key) {
   key = (key ^ (key >> 30)) * 0xbf58476d1ce4e5b9ULL;  // splitmix64 finaliser
@@ -95,15 +93,6 @@ uint64_t rate_key(std::string_view text) {
     h *= 1099511628211ULL;
   }
   return h;
-}
-
-uint64_t address_key(const net::Address& raw) {
-  auto a = net::unmap(raw);
-  if (a.is_v4()) return a.to_v4().to_uint();
-  auto b = a.to_v6().to_bytes();
-  uint64_t k;
-  std::memcpy(&k, b.data(), sizeof k);  // the /64
-  return k ^ kIpv6KeyTag;
 }
 
 }  // namespace otaswarm

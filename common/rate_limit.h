@@ -56,8 +56,7 @@ class RateLimiter {
 
 // The key of a text (device id, ...). Keys only need to spread well; a collision merely shares a bucket.
 uint64_t rate_key(std::string_view text);
-// The key of a source address: IPv4 whole, IPv6 by its /64 (one subscriber line); IPv4-mapped
-// IPv6 counts as IPv4.
-uint64_t address_key(const net::Address& a);
+// The key of a source address: net::address_key (IPv4 whole, IPv6 by its /64).
+using net::address_key;
 
 }  // namespace otaswarm

@@ -17,10 +17,7 @@ commands:
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
-    std::cout << kUsage;
-    return args.empty() ? 2 : 0;
-  }
+  if (auto rc = otaswarm::config::top_level_usage(args, kUsage)) return *rc;
   std::vector<std::string> rest(args.begin() + 1, args.end());
   return otaswarm::config::guarded_main([&]() -> int {
     if (args[0] == "load") return otaswarm::loadtest::load_command(rest);

@@ -26,20 +26,6 @@ size_t padded(size_t n) { return (n + 3) / 4 * 4; }
 // Registrations expire and punches start on the shared Unix clock (any replica can read them).
 int64_t now_ms(const Clock& c) { return c.unix_seconds() * kMsPerSecond; }
 
-std::string class_bytes(const nat::NatClass& c) {
-  return {static_cast<char>(c.mapping), static_cast<char>(c.filtering), static_cast<char>(c.public_address ? 1 : 0),
-          0};
-}
-
-std::optional<nat::NatClass> parse_class(std::string_view v) {
-  if (v.size() != 4) return std::nullopt;
-  auto m = static_cast<uint8_t>(v[0]), f = static_cast<uint8_t>(v[1]), p = static_cast<uint8_t>(v[2]);
-  if (m > static_cast<uint8_t>(nat::Mapping::address_and_port_dependent) ||
-      f > static_cast<uint8_t>(nat::Filtering::address_and_port_dependent) || p > 1)
-    return std::nullopt;
-  return nat::NatClass{static_cast<nat::Mapping>(m), static_cast<nat::Filtering>(f), p == 1};
-}
-
 const char* decision_label(nat::Decision d) {
   switch (d) {
     case nat::Decision::direct: return "direct";
@@ -58,16 +44,6 @@ const char* to_string(Outcome o) {
     case Outcome::pending: return "pending";
   }
   return "error";
-}
-
-const char* to_string(Action a) {
-  switch (a) {
-    case Action::connect: return "connect";
-    case Action::accept: return "accept";
-    case Action::punch: return "punch";
-    case Action::relay: return "relay";
-  }
-  return "relay";
 }
 
 Action action_for(nat::Decision d, bool peer_connectable) {
@@ -90,7 +66,7 @@ StunHandler::StunHandler(const HandlerConfig& cfg, Shared shared)
 
 Result StunHandler::process(const Inbound& in, Completion later) {
   Result r;
-  if (!per_address_.allow(address_key(in.remote.address))) {
+  if (!per_address_.allow(net::address_key(in.remote.address))) {
     // Silent drop: replying to a flood would make us part of it.
     r.outcome = Outcome::rate_limited;
     r.drop_reason = "rate_limited";
@@ -247,7 +223,7 @@ Result StunHandler::do_register(const stun::Message& m, const Inbound& in) {
     reg.lan = Endpoint{hp->address, hp->port};
   }
   if (const auto* c = m.find(stun::attr::rdv_nat_class)) {
-    auto cls = parse_class(c->value);
+    auto cls = rdv::parse_nat_class(c->value);
     if (!cls) return error_reply(m, in, stun::error::bad_request, "Bad NAT class");
     reg.cls = *cls;
   }
@@ -261,34 +237,28 @@ Result StunHandler::do_register(const stun::Message& m, const Inbound& in) {
   std::string ticket = cfg_.ticket_key.empty() ? std::string() : nat::mint_ticket(cfg_.ticket_key, t);
   if (!ticket.empty()) sh_.metrics.nat_tickets.with({nat::to_string(nat::reach_of(reg.cls))}).inc();
 
-  stun::Builder b(stun::method::rdv_register, stun::Class::success, m.transaction_id);
-  b.add_xor_address(stun::attr::xor_mapped_address, in.remote.address, in.remote.port)
-      .add_u32(stun::attr::rdv_lifetime, static_cast<uint32_t>(cfg_.registration_ttl_s));
-  if (!ticket.empty()) b.add(stun::attr::rdv_nat_ticket, ticket);
-  b.add_fingerprint();
+  rdv::Registered done{net::HostPort{in.remote.address, in.remote.port},
+                       static_cast<uint32_t>(cfg_.registration_ttl_s), ticket};
   Result r;
   r.outcome = Outcome::ok;
-  r.replies.push_back(Reply{in.local_index, in.remote, b.bytes()});
+  r.replies.push_back(Reply{in.local_index, in.remote, rdv::build_registered(m.transaction_id, done)});
   return r;
 }
 
 std::string StunHandler::punch_indication(const Registration& from, nat::Decision d, const Endpoint& relayed,
                                           int64_t start_unix_ms) const {
-  auto tid = stun::random_transaction_id();
-  stun::Builder b(stun::method::rdv_punch, stun::Class::indication, tid);
-  bool from_connectable = nat::reach_of(from.cls) == nat::Reach::connectable;
-  std::string decision = {static_cast<char>(d), static_cast<char>(action_for(d, from_connectable)), 0, 0};
-  b.add(stun::attr::rdv_device_id, from.device_id)
-      .add(stun::attr::rdv_info_hash, from.info_hash)
-      .add(stun::attr::rdv_decision, decision)
-      .add_xor_address(stun::attr::rdv_peer_reflexive, from.reflexive.address, from.reflexive.port);
-  if (!from.lan.empty()) b.add_xor_address(stun::attr::rdv_peer_lan, from.lan.address, from.lan.port);
-  b.add(stun::attr::rdv_nat_class, class_bytes(from.cls))
-      .add_u64(stun::attr::rdv_start_time, static_cast<uint64_t>(start_unix_ms))
-      .add_u32(stun::attr::rdv_start_delay, static_cast<uint32_t>(cfg_.punch_lead_ms));
-  if (!relayed.empty()) b.add_xor_address(stun::attr::rdv_relayed_address, relayed.address, relayed.port);
-  b.add_fingerprint();
-  return b.bytes();
+  rdv::PeerInfo p;
+  p.device_id = from.device_id;
+  p.info_hash = from.info_hash;
+  p.decision = d;
+  p.action = action_for(d, nat::reach_of(from.cls) == nat::Reach::connectable);
+  p.reflexive = net::HostPort{from.reflexive.address, from.reflexive.port};
+  if (!from.lan.empty()) p.lan = net::HostPort{from.lan.address, from.lan.port};
+  p.nat_class = from.cls;
+  p.start_unix_ms = start_unix_ms;
+  p.start_delay_ms = static_cast<uint32_t>(cfg_.punch_lead_ms);
+  if (!relayed.empty()) p.relayed = net::HostPort{relayed.address, relayed.port};
+  return rdv::build_peer_info(stun::method::rdv_punch, stun::random_transaction_id(), p);
 }
 
 // Everything a connect needs once the request buffer is gone (the shared-store lookup
@@ -447,23 +417,21 @@ Result StunHandler::finish_connect(ConnectCtx& c) {
   n.bytes = punch_indication(*self, nat::decide(peer->cls, self->cls), relayed, start);
   sh_.store.publish(n);
 
-  bool peer_connectable = nat::reach_of(peer->cls) == nat::Reach::connectable;
-  std::string decision = {static_cast<char>(d), static_cast<char>(action_for(d, peer_connectable)), 0, 0};
-  stun::Builder b(stun::method::rdv_connect, stun::Class::success, c.tid);
-  b.add_xor_address(stun::attr::xor_mapped_address, c.remote.address, c.remote.port)
-      .add(stun::attr::rdv_device_id, peer->device_id)
-      .add(stun::attr::rdv_decision, decision)
-      .add_xor_address(stun::attr::rdv_peer_reflexive, peer->reflexive.address, peer->reflexive.port);
-  if (!peer->lan.empty()) b.add_xor_address(stun::attr::rdv_peer_lan, peer->lan.address, peer->lan.port);
-  b.add(stun::attr::rdv_nat_class, class_bytes(peer->cls))
-      .add_u64(stun::attr::rdv_start_time, static_cast<uint64_t>(start))
-      .add_u32(stun::attr::rdv_start_delay, static_cast<uint32_t>(cfg_.punch_lead_ms));
-  if (!creds.username.empty())
-    b.add(stun::attr::rdv_turn_username, creds.username).add(stun::attr::rdv_turn_password, creds.password);
-  b.add_fingerprint();
+  rdv::PeerInfo p;
+  p.mapped = net::HostPort{c.remote.address, c.remote.port};
+  p.device_id = peer->device_id;
+  p.decision = d;
+  p.action = action_for(d, nat::reach_of(peer->cls) == nat::Reach::connectable);
+  p.reflexive = net::HostPort{peer->reflexive.address, peer->reflexive.port};
+  if (!peer->lan.empty()) p.lan = net::HostPort{peer->lan.address, peer->lan.port};
+  p.nat_class = peer->cls;
+  p.start_unix_ms = start;
+  p.start_delay_ms = static_cast<uint32_t>(cfg_.punch_lead_ms);
+  p.turn_username = creds.username;
+  p.turn_password = creds.password;
   Result r;
   r.outcome = Outcome::ok;
-  r.replies.push_back(Reply{c.local_index, c.remote, b.bytes()});
+  r.replies.push_back(Reply{c.local_index, c.remote, rdv::build_peer_info(stun::method::rdv_connect, c.tid, p)});
   return r;
 }
 

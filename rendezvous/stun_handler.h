@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/proto/rdv.h"
 #include "common/proto/stun.h"
 #include "common/proto/token.h"
 #include "common/rate_limit.h"
@@ -117,9 +118,9 @@ class StunHandler {
   RateLimiter& per_device_;
 };
 
-// Per-recipient action carried in the RDV-DECISION attribute (second byte).
-enum class Action : uint8_t { connect = 0, accept = 1, punch = 2, relay = 3 };
-const char* to_string(Action a);
+// Per-recipient action carried in the RDV-DECISION attribute (second byte); the codec's.
+using Action = rdv::Action;
+using rdv::to_string;
 Action action_for(nat::Decision d, bool peer_connectable);
 
 }  // namespace otaswarm::rendezvous

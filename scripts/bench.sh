@@ -27,7 +27,6 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 exec /usr/bin/python3 - "$@" <<'PY'
-import hashlib
 import json
 import os
 import platform
@@ -62,8 +61,8 @@ BEGIN, END = "<!-- bench:tracker-announce:begin -->", "<!-- bench:tracker-announ
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 sys.path.insert(0, os.path.join(ROOT, "tests/integration/lib"))
-from otaswarm_harness import read_ready_line  # noqa: E402
-from tracker_harness import bencode  # noqa: E402
+from otaswarm_harness import read_ready_line, write_secret  # noqa: E402
+from tracker_harness import fake_torrent  # noqa: E402
 
 tmp = tempfile.TemporaryDirectory(prefix="otaswarm-bench-")
 os.chmod(tmp.name, 0o755)  # opentracker reads its chroot as nobody
@@ -303,15 +302,8 @@ def summary(rows, proto, names):
 def main():
     facts = machine()
     key, admin = secrets.token_hex(32), secrets.token_hex(32)
-    key_file, admin_file = os.path.join(tmp.name, "token.key"), os.path.join(tmp.name, "admin.token")
-    for path, value in ((key_file, key), (admin_file, admin)):
-        with open(path, "w") as f:
-            f.write(value + "\n")
-    info = {"length": 1 << 30, "name": "ota-bench.img", "piece length": 1 << 20,
-            "pieces": hashlib.sha1(b"bench").digest() * 1024, "private": 1}
-    torrent = bencode({"announce": "udp://127.0.0.1:1/announce", "info": info,
-                       "url-list": ["http://127.0.0.1:1/ota-bench.img"]})
-    info_hash = hashlib.sha1(bencode(info)).hexdigest()
+    key_file, admin_file = write_secret(tmp.name, "token.key", key), write_secret(tmp.name, "admin.token", admin)
+    torrent, info_hash = fake_torrent("ota-bench.img", webseed="http://127.0.0.1:1/ota-bench.img")
     torrent_file = os.path.join(tmp.name, "ota.torrent")
     with open(torrent_file, "wb") as f:
         f.write(torrent)

@@ -27,7 +27,6 @@ for tool in "$OVERLOAD_BINDIR/otaswarm-tracker" "$OVERLOAD_BINDIR/otaswarm-loadt
 done
 
 exec /usr/bin/python3 - "$@" <<'PY'
-import hashlib
 import json
 import os
 import secrets
@@ -40,8 +39,8 @@ import urllib.request
 BIN = os.environ["OVERLOAD_BINDIR"]
 ROOT = os.environ["OVERLOAD_ROOT"]
 sys.path.insert(0, os.path.join(ROOT, "tests/integration/lib"))
-from otaswarm_harness import read_ready_line  # noqa: E402
-from tracker_harness import bencode  # noqa: E402
+from otaswarm_harness import read_ready_line, write_secret  # noqa: E402
+from tracker_harness import fake_torrent  # noqa: E402
 
 BASE = int(os.environ.get("OVERLOAD_BASE", "5000"))
 FACTORS = [float(f) for f in os.environ.get("OVERLOAD_FACTORS", "1 2 3 5").split()]
@@ -180,13 +179,8 @@ def table(rows):
 
 def main():
     key, admin = secrets.token_hex(32), secrets.token_hex(32)
-    key_file, admin_file = os.path.join(tmp.name, "token.key"), os.path.join(tmp.name, "admin.token")
-    for path, value in ((key_file, key), (admin_file, admin)):
-        with open(path, "w") as f:
-            f.write(value + "\n")
-    info = {"length": 1 << 30, "name": "ota-overload.img", "piece length": 1 << 20,
-            "pieces": hashlib.sha1(b"overload").digest() * 1024, "private": 1}
-    torrent = bencode({"announce": "udp://127.0.0.1:1/announce", "info": info})
+    key_file, admin_file = write_secret(tmp.name, "token.key", key), write_secret(tmp.name, "admin.token", admin)
+    torrent, _ = fake_torrent("ota-overload.img")
     torrent_file = os.path.join(tmp.name, "ota.torrent")
     with open(torrent_file, "wb") as f:
         f.write(torrent)

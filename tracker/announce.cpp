@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "common/percent.h"
 #include "common/proto/bencode.h"
 #include "common/crypto.h"
 
@@ -18,7 +19,6 @@ constexpr size_t kMaxParamLength = 512;
 constexpr size_t kMaxFullScrape = 1000;
 }  // namespace
 
-const char* to_string(Protocol p) { return p == Protocol::http ? "http" : "udp"; }
 
 const char* to_string(Reject r) {
   switch (r) {
@@ -36,36 +36,6 @@ const char* to_string(Reject r) {
   return "other";
 }
 
-std::string url_decode(std::string_view s, bool& ok) {
-  auto hv = [](char h) -> int {
-    if (h >= '0' && h <= '9') return h - '0';
-    if (h >= 'a' && h <= 'f') return h - 'a' + 10;
-    if (h >= 'A' && h <= 'F') return h - 'A' + 10;
-    return -1;
-  };
-  ok = true;
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '%') {
-      int a = i + 2 < s.size() ? hv(s[i + 1]) : -1;
-      int b = i + 2 < s.size() ? hv(s[i + 2]) : -1;
-      if (a < 0 || b < 0) {
-        ok = false;
-        return {};
-      }
-      out.push_back(static_cast<char>(a * 16 + b));
-      i += 2;
-    } else if (c == '+') {
-      out.push_back(' ');
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
 namespace {
 
 template <typename F>
@@ -81,10 +51,9 @@ std::optional<std::string> for_each_param(std::string_view q, F&& f) {
     std::string_view k = kv.substr(0, eq);
     std::string_view v = eq == std::string_view::npos ? std::string_view{} : kv.substr(eq + 1);
     if (v.size() > kMaxParamLength) return "query parameter too long: " + std::string(k);
-    bool ok = true;
-    std::string dv = url_decode(v, ok);
-    if (!ok) return "bad percent-encoding in " + std::string(k);
-    if (auto err = f(k, std::move(dv))) return err;
+    auto dv = percent::decode(v, percent::Plus::space);
+    if (!dv) return "bad percent-encoding in " + std::string(k);
+    if (auto err = f(k, std::move(*dv))) return err;
   }
   return std::nullopt;
 }
@@ -242,104 +211,82 @@ Reject AnnounceHandler::check_token(std::string_view tok, std::string& device, s
   }
 }
 
-void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) const {
-  auto t0 = std::chrono::steady_clock::now();
-  TrackerMetrics* m = ctx_.metrics;
-  Protocol proto = req.protocol;
-  store::Event ev = req.event;
-  AdmissionController* adm = ctx_.admission;
-  auto finish = [m, adm, proto, ev, t0, done = std::move(done)](AnnounceResponse&& res) {
-    double latency = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (adm) adm->record(latency);
-    if (m) {
-      using R = TrackerMetrics::AnnounceResult;
-      R result = res.reject == Reject::rate_limited ? R::rate_limited
-                 : !res.failure.empty()             ? R::error
-                 : res.too_soon                     ? R::too_soon
-                                                    : R::ok;
-      m->announce_counter(proto, ev, result).inc();
-      if (res.reject != Reject::none) m->reject_counter(res.reject).inc();
-      // Summed here first: one atomic add per tier and pairing, not two per handed-out peer.
-      std::array<uint32_t, store::kTierCount> tiers{};
-      std::array<uint32_t, store::kPairingCount> pairings{};
-      for (const auto& p : res.peers) {
-        ++tiers[static_cast<size_t>(p.tier)];
-        ++pairings[static_cast<size_t>(p.pairing)];
-      }
-      for (size_t t = 0; t < tiers.size(); ++t)
-        if (tiers[t]) m->tier[t]->inc(tiers[t]);
-      for (size_t p = 0; p < pairings.size(); ++p)
-        if (pairings[p]) m->pairing[p]->inc(pairings[p]);
-      m->latency(proto, TrackerMetrics::Action::announce).observe(latency);
-    }
-    done(std::move(res));
-  };
-  AnnounceResponse res;
-  auto fail = [&](Reject why, std::string msg) {
-    res.reject = why;
-    res.failure = std::move(msg);
-    finish(std::move(res));
-  };
+namespace {
+// Metrics of one answered announce: result, reject reason, peers by tier and pairing, latency.
+void count_announce(TrackerMetrics& m, Protocol proto, store::Event ev, const AnnounceResponse& res, double latency) {
+  using R = TrackerMetrics::AnnounceResult;
+  R result = res.reject == Reject::rate_limited ? R::rate_limited
+             : !res.failure.empty()             ? R::error
+             : res.too_soon                     ? R::too_soon
+                                                : R::ok;
+  m.announce_counter(proto, ev, result).inc();
+  if (res.reject != Reject::none) m.reject_counter(res.reject).inc();
+  // Summed here first: one atomic add per tier and pairing, not two per handed-out peer.
+  std::array<uint32_t, store::kTierCount> tiers{};
+  std::array<uint32_t, store::kPairingCount> pairings{};
+  for (const auto& p : res.peers) {
+    ++tiers[static_cast<size_t>(p.tier)];
+    ++pairings[static_cast<size_t>(p.pairing)];
+  }
+  for (size_t t = 0; t < tiers.size(); ++t)
+    if (tiers[t]) m.tier[t]->inc(tiers[t]);
+  for (size_t p = 0; p < pairings.size(); ++p)
+    if (pairings[p]) m.pairing[p]->inc(pairings[p]);
+  m.latency(proto, TrackerMetrics::Action::announce).observe(latency);
+}
 
-  std::string device;
+// The store's answer as the announce reply (a store failure becomes a retry-later failure).
+AnnounceResponse reply_from_store(store::Status st, store::AnnounceResult&& r, uint32_t interval, uint32_t min_interval) {
+  AnnounceResponse res;
+  if (st != store::Status::ok) {
+    res.reject = st == store::Status::limit ? Reject::overloaded : Reject::store_unavailable;
+    res.failure = st == store::Status::limit ? "tracker swarm limit reached, retry later"
+                                             : "tracker storage unavailable, retry later";
+    return res;
+  }
+  res.interval = r.interval_hint ? std::min(interval, r.interval_hint) : interval;
+  res.min_interval = std::min(min_interval, res.interval);
+  res.too_soon = r.too_soon;
+  res.complete = r.seeders;
+  res.incomplete = r.leechers;
+  res.downloaded = r.completed;
+  res.peers = std::move(r.peers);
+  return res;
+}
+}  // namespace
+
+Reject AnnounceHandler::authorize(const AnnounceRequest& req, std::string& device, std::string& why,
+                                  uint32_t& retry_in_s) const {
   if (!ctx_.policy.open || !req.token.empty()) {
-    std::string why;
-    if (req.token.empty()) return fail(Reject::malformed_token, "missing device token in announce URL");
+    if (req.token.empty()) {
+      why = "missing device token in announce URL";
+      return Reject::malformed_token;
+    }
     Reject r = check_token(req.token, device, why);
-    if (r != Reject::none) return fail(r, why);
+    if (r != Reject::none) return r;
   } else {
     device = "peer:" + crypto::hex(req.peer_id);
   }
   if (!ctx_.policy.open && !(ctx_.registry && ctx_.registry->contains(req.info_hash))) {
-    // Not cached here: maybe registered through another replica a moment ago. Ask the
-    // registry's backend (asynchronously; a short negative cache keeps floods cheap) and
-    // carry on from its answer, on whichever thread it arrives (the front ends hop back).
-    if (ctx_.registry) {
-      auto pending = std::make_shared<std::pair<AnnounceRequest, std::string>>(req, std::move(device));
-      auto cont = std::make_shared<decltype(finish)>(std::move(finish));
-      auto unknown = [cont] {
-        AnnounceResponse r;
-        r.reject = Reject::unknown_info_hash;
-        r.failure = "unregistered info_hash: this tracker only tracks registered releases";
-        (*cont)(std::move(r));
-      };
-      if (!ctx_.registry->lookup_async(req.info_hash, [this, pending, cont, unknown](bool known) {
-            if (!known) return unknown();
-            announce_registered(pending->first, std::move(pending->second), std::move(*cont));
-          }))
-        unknown();
-      return;
-    }
-    return fail(Reject::unknown_info_hash, "unregistered info_hash: this tracker only tracks registered releases");
+    why = "unregistered info_hash: this tracker only tracks registered releases";
+    return Reject::unknown_info_hash;
   }
-  announce_registered(req, std::move(device), std::move(finish));
-}
-
-template <typename Finish>
-void AnnounceHandler::announce_registered(const AnnounceRequest& req, std::string device, Finish finish) const {
-  TrackerMetrics* m = ctx_.metrics;
-  AnnounceResponse res;
-  auto fail = [&](Reject why, std::string msg) {
-    res.reject = why;
-    res.failure = std::move(msg);
-    finish(std::move(res));
-  };
   if (ctx_.admission) {
-    auto a = ctx_.admission->admit(rate_key(device), address_key(req.source), req.info_hash, req.event);
+    TrackerMetrics* m = ctx_.metrics;
+    auto a = ctx_.admission->admit(rate_key(device), net::address_key(req.source), req.info_hash, req.event);
     if (m) m->admission_counter(a.decision).inc();
     if (m && a.decision == Admission::shed) m->shed_ctr[TrackerMetrics::kShedPeriodicBudget]->inc();
     if (a.decision != Admission::admitted) {
-      res.retry_in_s = a.retry_in_s;
-      return fail(Reject::rate_limited, std::string(a.decision == Admission::shed ? "tracker busy" : "rate limited") +
-                                            ": retry in " + std::to_string(a.retry_in_s) + " s");
+      retry_in_s = a.retry_in_s;
+      why = std::string(a.decision == Admission::shed ? "tracker busy" : "rate limited") + ": retry in " +
+            std::to_string(a.retry_in_s) + " s";
+      return Reject::rate_limited;
     }
   }
+  return Reject::none;
+}
 
-  store::AnnounceOp op;
-  op.info_hash = req.info_hash;
-  op.event = req.event;
-  store::PeerData& p = op.peer;
-  p.device = std::move(device);  // read as p.device from here on
+void AnnounceHandler::describe_peer(const AnnounceRequest& req, store::PeerData& p) const {
   p.peer_id = req.peer_id;
   p.port = req.port;
   p.uploaded = req.uploaded;
@@ -375,7 +322,9 @@ void AnnounceHandler::announce_registered(const AnnounceRequest& req, std::strin
   if (ctx_.locality) p.loc = ctx_.locality->resolve(public_ip, req.lan.value_or(""), req.icode.value_or(""));
   if (!p.has_lan) p.loc.lan = 0;  // LAN pairing needs a LAN address to hand out
   if (req.nat && ctx_.nat_verifier) ctx_.nat_verifier(*req.nat, p.device, p.reach, p.nat);
+}
 
+void AnnounceHandler::selection_policy(const AnnounceRequest& req, store::AnnounceOp& op) const {
   const auto& pol = ctx_.policy;
   uint32_t want = req.numwant < 0 ? pol.numwant_default : static_cast<uint32_t>(req.numwant);
   op.policy.numwant = req.event == store::Event::stopped ? 0 : std::min(want, pol.numwant_max);
@@ -386,35 +335,69 @@ void AnnounceHandler::announce_registered(const AnnounceRequest& req, std::strin
     op.policy.want_v4 = !req.source.is_v6() || net::unmap(req.source).is_v4();
     op.policy.want_v6 = !op.policy.want_v4;
   }
+}
 
-  uint32_t interval = interval_for(p.device);
-  uint32_t min_interval = std::min(pol.min_interval, interval);
-  // A cheap reply for early periodic re-announces; a little slack absorbs client timer jitter.
-  op.min_interval_ms = static_cast<int64_t>(pol.min_interval) * 1000 * 9 / 10;
-  auto respond = [interval, min_interval](store::Status st, store::AnnounceResult&& r) {
-    AnnounceResponse res;
-    if (st != store::Status::ok) {
-      res.reject = st == store::Status::limit ? Reject::overloaded : Reject::store_unavailable;
-      res.failure = st == store::Status::limit ? "tracker swarm limit reached, retry later"
-                                               : "tracker storage unavailable, retry later";
-      return res;
-    }
-    res.interval = r.interval_hint ? std::min(interval, r.interval_hint) : interval;
-    res.min_interval = std::min(min_interval, res.interval);
-    res.too_soon = r.too_soon;
-    res.complete = r.seeders;
-    res.incomplete = r.leechers;
-    res.downloaded = r.completed;
-    res.peers = std::move(r.peers);
-    return res;
+void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) const {
+  auto t0 = std::chrono::steady_clock::now();
+  auto finish = [m = ctx_.metrics, adm = ctx_.admission, proto = req.protocol, ev = req.event, t0,
+                 done = std::move(done)](AnnounceResponse&& res) {
+    double latency = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (adm) adm->record(latency);
+    if (m) count_announce(*m, proto, ev, res, latency);
+    done(std::move(res));
   };
+  run_announce(req, std::move(finish), true);
+}
+
+template <typename Finish>
+void AnnounceHandler::run_announce(const AnnounceRequest& req, Finish finish, bool may_read_through) const {
+  store::AnnounceOp op;
+  op.info_hash = req.info_hash;
+  op.event = req.event;
+  {
+    AnnounceResponse refused;
+    std::string why;
+    refused.reject = authorize(req, op.peer.device, why, refused.retry_in_s);
+    if (refused.reject == Reject::unknown_info_hash && may_read_through && ctx_.registry) {
+      // Not cached here: maybe registered through another replica a moment ago. The registry
+      // asks its backend (asynchronously; a short negative cache keeps floods cheap) and the
+      // announce starts over from its answer, on whichever thread that arrives (the front
+      // ends hop back to their own).
+      auto pending = std::make_shared<AnnounceRequest>(req);
+      auto cont = std::make_shared<Finish>(std::move(finish));
+      auto unknown = [cont, why] {
+        AnnounceResponse r;
+        r.reject = Reject::unknown_info_hash;
+        r.failure = why;
+        (*cont)(std::move(r));
+      };
+      if (!ctx_.registry->lookup_async(req.info_hash, [this, pending, cont, unknown](bool known) {
+            if (!known) return unknown();
+            run_announce(*pending, std::move(*cont), false);
+          }))
+        unknown();
+      return;
+    }
+    if (refused.reject != Reject::none) {
+      refused.failure = std::move(why);
+      return finish(std::move(refused));
+    }
+  }
+  describe_peer(req, op.peer);
+  selection_policy(req, op);
+
+  uint32_t interval = interval_for(op.peer.device);
+  uint32_t min_interval = std::min(ctx_.policy.min_interval, interval);
+  // A cheap reply for early periodic re-announces; a little slack absorbs client timer jitter.
+  op.min_interval_ms = static_cast<int64_t>(ctx_.policy.min_interval) * 1000 * 9 / 10;
   // The in-memory store answers on the spot: no continuation to allocate.
   store::Status st = store::Status::ok;
   store::AnnounceResult result;
-  if (ctx_.store->announce_now(op, st, result)) return finish(respond(st, std::move(result)));
+  if (ctx_.store->announce_now(op, st, result)) return finish(reply_from_store(st, std::move(result), interval, min_interval));
   // The continuation is moved, not copied: it owns the caller's completion (a std::function).
-  ctx_.store->announce(op, [finish = std::move(finish), respond](store::Status st, store::AnnounceResult&& r) mutable {
-    finish(respond(st, std::move(r)));
+  ctx_.store->announce(op, [finish = std::move(finish), interval, min_interval](store::Status st,
+                                                                                store::AnnounceResult&& r) mutable {
+    finish(reply_from_store(st, std::move(r), interval, min_interval));
   });
 }
 
@@ -492,6 +475,70 @@ std::string encode_failure(std::string_view reason, std::optional<uint32_t> retr
   w.dict_begin().key("failure reason").string(reason);
   if (retry_in) w.key("retry in").integer(*retry_in);
   w.end();
+  return out;
+}
+
+Reject request_from_bep15(const udp::AnnounceRequest& a, const net::Address& source, AnnounceRequest& req,
+                          std::string_view& error) {
+  req.protocol = Protocol::udp;
+  req.source = source;
+  req.info_hash = a.info_hash;
+  req.peer_id = a.peer_id;
+  req.port = a.port;
+  req.uploaded = a.uploaded;
+  req.downloaded = a.downloaded;
+  req.left = a.left;
+  req.numwant = a.num_want < 0 ? -1 : a.num_want;
+  if (a.event > 3) {
+    error = "unknown event";
+    return Reject::bad_request;
+  }
+  static constexpr store::Event kEvents[] = {store::Event::none, store::Event::completed, store::Event::started,
+                                             store::Event::stopped};
+  req.event = kEvents[a.event];
+  if (a.ip != 0) req.ip_param = boost::asio::ip::address_v4(a.ip).to_string();
+  if (req.port == 0 && req.event != store::Event::stopped) {
+    error = "port must not be 0";
+    return Reject::bad_request;
+  }
+  std::string_view url = a.url_data;
+  std::string_view path = url.substr(0, url.find('?'));
+  std::string_view query = url.size() > path.size() ? url.substr(path.size() + 1) : std::string_view{};
+  if (!path.empty() && !token_from_path(path, "announce", req.token)) {
+    error = "announce URL path must be /announce/<device-token>";
+    return Reject::malformed_token;
+  }
+  if (!query.empty()) {
+    AnnounceRequest extra;
+    // Only the otaswarm extension parameters are taken from the URL; the packet has the rest,
+    // so "missing info_hash"-style errors from this parse do not apply.
+    parse_announce_query(std::string(query), extra);
+    req.localip = extra.localip;
+    req.lan = extra.lan;
+    req.icode = extra.icode;
+    req.nat = extra.nat;
+    if (!req.localip && extra.ip_param) req.localip = extra.ip_param;
+  }
+  return Reject::none;
+}
+
+std::string encode_bep15_announce(uint32_t tid, bool v6, const AnnounceResponse& res) {
+  // Peers go straight from the selection into the datagram: no intermediate list.
+  const size_t addr_len = v6 ? 16 : 4;
+  std::string out;
+  out.reserve(20 + (addr_len + 2) * res.peers.size());
+  udp::build_announce_header(out, tid, res.interval, res.incomplete, res.complete);
+  size_t header = out.size();
+  out.resize(header + (addr_len + 2) * res.peers.size());
+  char* w = out.data() + header;
+  for (const auto& p : res.peers) {
+    if (p.ip.v6 != v6) continue;
+    std::memcpy(w, p.ip.b.data(), addr_len);
+    w[addr_len] = static_cast<char>(p.port >> 8);
+    w[addr_len + 1] = static_cast<char>(p.port & 0xff);
+    w += addr_len + 2;
+  }
+  out.resize(static_cast<size_t>(w - out.data()));
   return out;
 }
 

@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/net.h"
+#include "common/proto/bep15.h"
 #include "tracker/store/swarm_store.h"
 #include "common/proto/token.h"
 #include "tracker/admission.h"
@@ -18,8 +19,7 @@
 
 namespace otaswarm {
 
-enum class Protocol : uint8_t { http = 0, udp = 1 };
-const char* to_string(Protocol p);
+using net::Protocol;
 
 struct AnnounceRequest {
   Protocol protocol = Protocol::http;
@@ -130,9 +130,16 @@ class AnnounceHandler {
 
  private:
   Reject check_token(std::string_view token, std::string& device, std::string& why) const;
-  // The rest of an announce once its info_hash is known to be registered.
+  // Token, registration and admission: Reject::none and the device id, or why not (+ retry hint).
+  Reject authorize(const AnnounceRequest& req, std::string& device, std::string& why, uint32_t& retry_in_s) const;
+  // The announcing peer as the store keeps it: public and LAN address, locality, NAT class.
+  void describe_peer(const AnnounceRequest& req, store::PeerData& p) const;
+  // numwant, selection switches and address family of the reply.
+  void selection_policy(const AnnounceRequest& req, store::AnnounceOp& op) const;
+  // Everything after the completion is set up; an unknown info_hash is read through to the
+  // registry's backend once (may_read_through) before it is refused.
   template <typename Finish>
-  void announce_registered(const AnnounceRequest& req, std::string device, Finish finish) const;
+  void run_announce(const AnnounceRequest& req, Finish finish, bool may_read_through) const;
   TrackerContext ctx_;
 };
 
@@ -144,10 +151,16 @@ std::optional<std::string> parse_scrape_query(std::string_view query, ScrapeRequ
 // Returns false if the path is not an announce (or scrape) path.
 bool token_from_path(std::string_view path, std::string_view verb, std::string& token);
 
+// BEP 15 announce + BEP 41 URL data ("/announce/<token>?lan=…&localip=…&nat=…") → request.
+// Reject::none, or the reason to count with `error` the message of the BEP 15 error reply.
+Reject request_from_bep15(const udp::AnnounceRequest& a, const net::Address& source, AnnounceRequest& out,
+                          std::string_view& error);
+// The BEP 15 announce reply: the header, then the peers of the requester's address family.
+std::string encode_bep15_announce(uint32_t transaction_id, bool v6, const AnnounceResponse& res);
+
 std::string encode_announce(const AnnounceRequest& req, const AnnounceResponse& res);
 std::string encode_scrape(const ScrapeResponse& res);
 // retry_in_minutes follows BEP 31 ("retry in" is in minutes).
 std::string encode_failure(std::string_view reason, std::optional<uint32_t> retry_in_minutes = std::nullopt);
-std::string url_decode(std::string_view s, bool& ok);
 
 }  // namespace otaswarm

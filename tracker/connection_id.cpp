@@ -4,6 +4,7 @@
 
 #include "common/crypto.h"
 #include "common/net.h"
+#include "common/proto/bep15.h"
 
 namespace otaswarm {
 
@@ -84,7 +85,7 @@ uint64_t ConnectionIds::compute(const uint8_t key[16], const boost::asio::ip::ad
   for (int i = 0; i < 8; ++i) msg[n++] = static_cast<uint8_t>(static_cast<uint64_t>(slot) >> (8 * i));
   uint64_t v = siphash24(key, msg, n);
   // The BEP 15 protocol id is the only value a connect request may carry: never issue it.
-  return v == 0x41727101980ULL ? v + 1 : v;
+  return v == udp::kProtocolId ? v + 1 : v;
 }
 
 uint64_t ConnectionIds::issue(const boost::asio::ip::address& client) const {

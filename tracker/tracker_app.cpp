@@ -1,7 +1,6 @@
 #include "tracker/tracker_app.h"
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <limits>
 #include <thread>
@@ -119,21 +118,15 @@ config::Schema tracker_schema() {
   return s;
 }
 
+
 namespace {
 
 // How soon a release registered on another replica is accepted here.
 constexpr auto kReleaseRefreshPeriod = std::chrono::seconds(2);
-
-std::string optional_secret(const config::Values& v, const std::string& key) {
-  if (!v.has(key)) return {};
-  return config::read_secret_file(key, v.str(key));
-}
-
-net::HostPort listen_address(const std::string& key, const std::string& text) {
-  auto hp = net::parse_host_port(text);
-  if (!hp) throw ConfigError(key, "\"" + text + "\" is not an ip:port address (IPv6 as [addr]:port)");
-  return *hp;
-}
+constexpr auto kMaintainPeriod = std::chrono::seconds(1);  // load estimate and interval factor
+constexpr uint64_t kStoreMaintainEveryTicks = 5;           // expiry of silent peers
+constexpr uint64_t kAdmissionSweepEveryTicks = 30;         // idle rate-limit buckets
+constexpr auto kDrainPoll = std::chrono::milliseconds(20);
 
 store::NatBucket bucket_of(const nat::NatClass& c) {
   if (c.public_address) return store::NatBucket::public_address;
@@ -143,18 +136,27 @@ store::NatBucket bucket_of(const nat::NatClass& c) {
   return store::NatBucket::unknown;
 }
 
-Json listeners_json(const std::vector<std::string>& addrs) {
-  if (addrs.size() == 1) return addrs[0];
-  return addrs;
-}
+// Every setting, read and checked before anything starts (a ConfigError here is exit 2).
+struct TrackerConfig {
+  TrackerPolicy policy;
+  std::string token_key, token_prev, admin_token, admin_prev, cid_key, cid_prev, nat_key, nat_prev;
+  std::string store_url;
+  StoreUrl store_kind;
+  std::string data_dir;
+  size_t threads = 1;
+  http::Limits http_limits, admin_limits;
+  int64_t grace_ms = 0;
+  std::vector<net::HostPort> http_addrs, https_addrs, udp_addrs;
+  net::HostPort admin_addr;
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  bool admin_tls = false;
+  store::MemoryStoreOptions store_options;
+  LocalityOptions locality;
+  AdmissionConfig admission;
+  ShedConfig udp_shed, http_shed;
+};
 
-}  // namespace
-
-int run_tracker(const config::Values& v) {
-  log::Level lvl;
-  if (!log::parse_level(v.str("log-level"), lvl)) throw ConfigError("log-level", "must be debug, info, warn or error");
-  log::set_level(lvl);
-
+TrackerPolicy read_policy(const config::Values& v) {
   TrackerPolicy policy;
   policy.open = v.boolean("open");
   policy.interval = static_cast<uint32_t>(v.integer("announce-interval", 10, 86400));
@@ -175,232 +177,255 @@ int run_tracker(const config::Values& v) {
     if (!cidr) throw ConfigError("trusted-proxy", "\"" + c + "\" is not a CIDR");
     policy.trusted_proxies.add(*cidr);
   }
+  return policy;
+}
 
-  std::string token_key = optional_secret(v, "token-key-file");
-  std::string token_prev = optional_secret(v, "token-key-previous-file");
-  if (token_key.empty() && !policy.open)
+// Device-token, admin, connection-ID and NAT-ticket keys; the last two default to the token key.
+void read_keys(const config::Values& v, TrackerConfig& c) {
+  c.token_key = optional_secret(v, "token-key-file");
+  c.token_prev = optional_secret(v, "token-key-previous-file");
+  if (c.token_key.empty() && !c.policy.open)
     throw ConfigError("token-key-file", "required (device tokens are verified with it) unless --open is set");
-  std::string admin_token = optional_secret(v, "admin-token-file");
-  std::string admin_prev = optional_secret(v, "admin-token-previous-file");
-  std::string cid_key = optional_secret(v, "connection-id-key-file");
-  std::string cid_prev = optional_secret(v, "connection-id-key-previous-file");
-  if (cid_key.empty()) {
-    if (!token_key.empty()) {
-      cid_key = token_key;
-      cid_prev = token_prev;
+  c.admin_token = optional_secret(v, "admin-token-file");
+  c.admin_prev = optional_secret(v, "admin-token-previous-file");
+  c.cid_key = optional_secret(v, "connection-id-key-file");
+  c.cid_prev = optional_secret(v, "connection-id-key-previous-file");
+  if (c.cid_key.empty()) {
+    if (!c.token_key.empty()) {
+      c.cid_key = c.token_key;
+      c.cid_prev = c.token_prev;
     } else {
-      cid_key = crypto::hex(crypto::sha256(std::to_string(crypto::random_u64())));  // single-replica demo
+      c.cid_key = crypto::hex(crypto::sha256(std::to_string(crypto::random_u64())));  // single-replica demo
     }
   }
-  std::string nat_key = optional_secret(v, "nat-ticket-key-file");
-  std::string nat_prev = optional_secret(v, "nat-ticket-key-previous-file");
-  if (nat_key.empty()) {
-    nat_key = token_key;
-    nat_prev = token_prev;
+  c.nat_key = optional_secret(v, "nat-ticket-key-file");
+  c.nat_prev = optional_secret(v, "nat-ticket-key-previous-file");
+  if (c.nat_key.empty()) {
+    c.nat_key = c.token_key;
+    c.nat_prev = c.token_prev;
   }
+}
 
-  std::string store_url = v.str("store");
-  std::string store_err;
-  auto store_kind = parse_store_url(store_url, store_err);
-  if (!store_kind) throw ConfigError("store", store_err);
-
-  int64_t threads = v.integer("threads", 0, 256);
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-
-  http::Limits http_limits;
-  http_limits.header_limit = static_cast<size_t>(v.integer("http-header-limit", 1024, 1 << 20));
-  http_limits.body_limit = 0;
-  http_limits.read_timeout = std::chrono::milliseconds(v.integer("http-read-timeout-ms", 100, 600000));
-  http_limits.idle_timeout = std::chrono::milliseconds(v.integer("http-idle-timeout-ms", 100, 3600000));
-  http_limits.max_connections = static_cast<size_t>(v.integer("http-max-connections", 1, 10000000));
-  http_limits.max_connections_per_address =
-      static_cast<size_t>(v.integer("http-max-connections-per-address", 1, 10000000));
-  http_limits.max_requests_per_connection =
+void read_http_limits(const config::Values& v, TrackerConfig& c) {
+  http::Limits& l = c.http_limits;
+  l.header_limit = static_cast<size_t>(v.integer("http-header-limit", 1024, 1 << 20));
+  l.body_limit = 0;
+  l.read_timeout = std::chrono::milliseconds(v.integer("http-read-timeout-ms", 100, 600000));
+  l.idle_timeout = std::chrono::milliseconds(v.integer("http-idle-timeout-ms", 100, 3600000));
+  l.max_connections = static_cast<size_t>(v.integer("http-max-connections", 1, 10000000));
+  l.max_connections_per_address = static_cast<size_t>(v.integer("http-max-connections-per-address", 1, 10000000));
+  l.max_requests_per_connection =
       static_cast<size_t>(v.integer("http-max-requests-per-connection", 1, 100000000));
-  http::Limits admin_limits = http_limits;
-  admin_limits.body_limit = static_cast<size_t>(v.integer("admin-body-limit", 1024, torrent::kMaxTorrentBytes));
-  admin_limits.max_connections_per_address = admin_limits.max_connections;
-  int64_t grace_ms = v.integer("shutdown-grace-ms", 0, 60000);
-  int64_t peer_timeout = v.integer("peer-timeout", 0, 7 * 86400);
-  if (peer_timeout == 0) peer_timeout = 2 * policy.interval * (1 + policy.interval_jitter) + 300;
+  c.admin_limits = l;
+  c.admin_limits.body_limit = static_cast<size_t>(v.integer("admin-body-limit", 1024, torrent::kMaxTorrentBytes));
+  c.admin_limits.max_connections_per_address = c.admin_limits.max_connections;
+  c.grace_ms = v.integer("shutdown-grace-ms", 0, 60000);
+}
 
-  std::vector<net::HostPort> http_addrs, https_addrs, udp_addrs;
-  for (const auto& a : v.list("http-listen")) http_addrs.push_back(listen_address("http-listen", a));
-  for (const auto& a : v.list("https-listen")) https_addrs.push_back(listen_address("https-listen", a));
-  std::shared_ptr<boost::asio::ssl::context> tls;
-  bool admin_tls = v.boolean("admin-tls");
-  if (!https_addrs.empty() || admin_tls) {
+void read_listeners(const config::Values& v, TrackerConfig& c) {
+  for (const auto& a : v.list("http-listen")) c.http_addrs.push_back(listen_address("http-listen", a));
+  for (const auto& a : v.list("https-listen")) c.https_addrs.push_back(listen_address("https-listen", a));
+  c.admin_tls = v.boolean("admin-tls");
+  if (!c.https_addrs.empty() || c.admin_tls) {
     if (!v.has("tls-cert-file") || !v.has("tls-key-file"))
       throw ConfigError("tls-cert-file", "https-listen / admin-tls need tls-cert-file and tls-key-file");
     try {
-      tls = http::make_tls_context(v.str("tls-cert-file"), v.str("tls-key-file"));
+      c.tls = http::make_tls_context(v.str("tls-cert-file"), v.str("tls-key-file"));
     } catch (const std::exception& e) {
       throw ConfigError("tls-cert-file", e.what());
     }
   }
-  for (const auto& a : v.list("udp-listen")) udp_addrs.push_back(listen_address("udp-listen", a));
-  auto admin_addr = listen_address("admin-listen", v.str("admin-listen"));
+  for (const auto& a : v.list("udp-listen")) c.udp_addrs.push_back(listen_address("udp-listen", a));
+  c.admin_addr = listen_address("admin-listen", v.str("admin-listen"));
+}
 
-  // Embedded: releases in the data dir. Redis: shared by all replicas, refreshed periodically.
-  std::unique_ptr<ReleasePersistence> persistence;
-  std::string err;
-  if (store_kind->kind == StoreUrl::Kind::memory) {
-    auto files = std::make_unique<FileReleasePersistence>(v.str("data-dir"));
-    if (!files->init(err)) throw ConfigError("data-dir", err);
-    persistence = std::move(files);
-  } else {
-    RedisReleaseOptions ro;
-    ro.min_replicas = store_kind->kind == StoreUrl::Kind::redis_cluster ? 1 : 0;
-    persistence = std::make_unique<RedisReleasePersistence>(make_redis_client(*store_kind), ro);
-  }
-  ReleaseRegistry registry(persistence.get());
-  registry.load();
-  std::unique_ptr<ReleaseRefresher> refresher;
-  if (store_kind->kind != StoreUrl::Kind::memory)
-    refresher = std::make_unique<ReleaseRefresher>(registry, kReleaseRefreshPeriod);
-
-  const Clock& clock = SystemClock::instance();
-  store::MemoryStoreOptions sopts;
-  sopts.peer_timeout_ms = peer_timeout * 1000;
-  sopts.max_swarms = static_cast<size_t>(v.integer("max-swarms", 1, 100000000));
-  sopts.seed = static_cast<uint64_t>(v.integer("selection-seed", 0, std::numeric_limits<int64_t>::max()));
-  metrics::Registry reg;
-  auto store_ptr = make_store(store_url, sopts, clock, &reg, store_err);
-  if (!store_ptr) throw ConfigError("store", store_err);
-  store::SwarmStore& store = *store_ptr;
-
-  TrackerMetrics tm(reg);
-  tm.interval.set(policy.interval);
-  LocalityOptions lopts;
-  lopts.mmdb_path = v.str("locality-mmdb");
-  lopts.map_path = v.str("locality-map");
-  lopts.icode_keys = token::KeyRing(optional_secret(v, "icode-key-file"), optional_secret(v, "icode-key-previous-file"));
-  lopts.require_lan_hint = v.boolean("lan-pairing-requires-hint");
-  lopts.clock = &clock;
-  LocalityService locality(lopts);
-
-  TrackerContext ctx;
-  ctx.policy = policy;
-  ctx.token_keys = token::KeyRing(token_key, token_prev);
-  ctx.clock = &clock;
-  ctx.registry = &registry;
-  ctx.store = &store;
-  ctx.locality = &locality;
-  ctx.metrics = &tm;
-  token::KeyRing nat_keys(nat_key, nat_prev);
-  if (!nat_keys.empty()) {
-    ctx.nat_verifier = [nat_keys, &clock](std::string_view ticket, const std::string& device, store::Reach& reach,
-                                          store::NatBucket& bucket) {
-      auto r = nat::verify_ticket(nat_keys, ticket, clock);
-      // A ticket only counts for the device it was issued to.
-      if (r.status != nat::TicketStatus::ok || r.ticket.device_id != device) return false;
-      reach = static_cast<store::Reach>(nat::reach_of(r.ticket.cls));
-      bucket = bucket_of(r.ticket.cls);
-      return true;
-    };
-  }
-  AdmissionConfig acfg;
-  acfg.device = {v.number("rate-device", 0, 1e6), v.number("rate-device-burst", 0, 1e6)};
-  acfg.address = {v.number("rate-address", 0, 1e9), v.number("rate-address-burst", 0, 1e9)};
-  acfg.swarm = {v.number("rate-swarm", 0, 1e9), v.number("rate-swarm-burst", 0, 1e9)};
-  acfg.periodic_budget_per_second = v.number("periodic-budget", 0, 1e9);
-  acfg.target_rate = v.number("adaptive-target-rate", 0, 1e9);
-  acfg.target_latency_s = v.number("adaptive-target-latency-ms", 0, 1e6) / 1000.0;
-  acfg.max_interval_factor = v.number("adaptive-max-factor", 1, 100);
-  AdmissionController admission(acfg, clock);
-  ctx.admission = &admission;
-  ShedConfig shed;
-  shed.queue_delay_ms = v.number("shed-queue-delay-ms", 0, 60'000);
-  shed.retry_s = static_cast<uint32_t>(v.integer("shed-retry", 1, 86'400));
-  shed.busy_per_answer = v.number("shed-busy-per-answer", 0, 1e6);
-  shed.receive_buffer = static_cast<int>(v.integer("shed-receive-buffer", 0, 1 << 30));
-  AnnounceHandler handler(ctx);
-  ConnectionIds ids(cid_key, cid_prev, clock);
-
-  AdminContext actx;
-  actx.registry = &registry;
-  actx.store = &store;
-  actx.token_keys = ctx.token_keys;
-  actx.clock = &clock;
-  actx.metrics = &tm;
-  actx.interval = policy.interval;
-  actx.admission = &admission;
-  AdminApi admin(actx);
-  admin.register_metrics(reg);
-
-  // Block termination signals before any thread starts so only sigwait below sees them.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-
-  IoPool pool(static_cast<size_t>(threads));
-  http::ServerMetrics sm;
-  sm.connections_accepted = &tm.http_connections.with({"accepted"});
-  sm.connections_rejected = &tm.http_connections.with({"rejected"});
-  sm.bad_requests = &tm.http_bad_requests;
-  sm.timeouts = &tm.http_timeouts;
-  sm.open_connections = &tm.http_open;
-
-  std::vector<std::shared_ptr<http::Server>> http_servers;
-  std::vector<std::unique_ptr<UdpServer>> udp_servers;
-  std::vector<std::string> http_bound, https_bound, udp_bound;
+void read_admission(const config::Values& v, TrackerConfig& c) {
+  AdmissionConfig& a = c.admission;
+  a.device = {v.number("rate-device", 0, 1e6), v.number("rate-device-burst", 0, 1e6)};
+  a.address = {v.number("rate-address", 0, 1e9), v.number("rate-address-burst", 0, 1e9)};
+  a.swarm = {v.number("rate-swarm", 0, 1e9), v.number("rate-swarm-burst", 0, 1e9)};
+  a.periodic_budget_per_second = v.number("periodic-budget", 0, 1e9);
+  a.target_rate = v.number("adaptive-target-rate", 0, 1e9);
+  a.target_latency_s = v.number("adaptive-target-latency-ms", 0, 1e6) / 1000.0;
+  a.max_interval_factor = v.number("adaptive-max-factor", 1, 100);
+  ShedConfig& s = c.udp_shed;
+  s.queue_delay_ms = v.number("shed-queue-delay-ms", 0, 60'000);
+  s.retry_s = static_cast<uint32_t>(v.integer("shed-retry", 1, 86'400));
+  s.busy_per_answer = v.number("shed-busy-per-answer", 0, 1e6);
+  s.receive_buffer = static_cast<int>(v.integer("shed-receive-buffer", 0, 1 << 30));
   // HTTP has no cheap drop (the connection is open and waiting): every shed announce gets the busy reply.
-  ShedConfig http_shed = shed;
-  http_shed.queue_delay_ms = v.number("shed-http-queue-delay-ms", 0, 60'000);
-  http_shed.busy_per_answer = kHttpBusyUnbounded;
-  LoopLagProbe loop_lag(pool, http_shed, clock);
-  HttpShedding http_shedding;
-  if (loop_lag.enabled()) http_shedding.gate = [&loop_lag] { return loop_lag.gate_here(); };
-  http_shedding.retry_s = shed.retry_s;
-  auto tracker_handler = make_tracker_http_handler(handler, http_shedding);
-  auto bind_error = [](const std::string& key, const net::HostPort& hp, const std::exception& e) {
-    return ConfigError(key, "cannot listen on " + net::format(hp.address, hp.port) + ": " + e.what());
+  c.http_shed = s;
+  c.http_shed.queue_delay_ms = v.number("shed-http-queue-delay-ms", 0, 60'000);
+  c.http_shed.busy_per_answer = kHttpBusyUnbounded;
+}
+
+TrackerConfig read_config(const config::Values& v) {
+  TrackerConfig c;
+  c.policy = read_policy(v);
+  read_keys(v, c);
+  c.store_url = v.str("store");
+  std::string err;
+  auto kind = parse_store_url(c.store_url, err);
+  if (!kind) throw ConfigError("store", err);
+  c.store_kind = *kind;
+  c.threads = io_threads(v);
+  read_http_limits(v, c);
+  int64_t peer_timeout = v.integer("peer-timeout", 0, 7 * 86400);
+  if (peer_timeout == 0) peer_timeout = 2 * c.policy.interval * (1 + c.policy.interval_jitter) + 300;
+  read_listeners(v, c);
+  c.data_dir = v.str("data-dir");
+  c.store_options.peer_timeout_ms = peer_timeout * 1000;
+  c.store_options.max_swarms = static_cast<size_t>(v.integer("max-swarms", 1, 100000000));
+  c.store_options.seed = static_cast<uint64_t>(v.integer("selection-seed", 0, std::numeric_limits<int64_t>::max()));
+  c.locality.mmdb_path = v.str("locality-mmdb");
+  c.locality.map_path = v.str("locality-map");
+  c.locality.icode_keys = token::KeyRing(optional_secret(v, "icode-key-file"), optional_secret(v, "icode-key-previous-file"));
+  c.locality.require_lan_hint = v.boolean("lan-pairing-requires-hint");
+  read_admission(v, c);
+  return c;
+}
+
+// Embedded: releases in the data dir. Redis: shared by all replicas, refreshed periodically.
+std::unique_ptr<ReleasePersistence> open_release_persistence(const TrackerConfig& c) {
+  if (c.store_kind.kind == StoreUrl::Kind::memory) {
+    auto files = std::make_unique<FileReleasePersistence>(c.data_dir);
+    std::string err;
+    if (!files->init(err)) throw ConfigError("data-dir", err);
+    return files;
+  }
+  RedisReleaseOptions ro;
+  ro.min_replicas = c.store_kind.kind == StoreUrl::Kind::redis_cluster ? 1 : 0;
+  return std::make_unique<RedisReleasePersistence>(make_redis_client(c.store_kind), ro);
+}
+
+std::unique_ptr<store::SwarmStore> open_swarm_store(const TrackerConfig& c, const Clock& clock, metrics::Registry& reg) {
+  std::string err;
+  auto s = make_store(c.store_url, c.store_options, clock, &reg, err);
+  if (!s) throw ConfigError("store", err);
+  return s;
+}
+
+NatTicketVerifier make_nat_verifier(const token::KeyRing& keys, const Clock& clock) {
+  if (keys.empty()) return {};
+  return [keys, &clock](std::string_view ticket, const std::string& device, store::Reach& reach,
+                        store::NatBucket& bucket) {
+    auto r = nat::verify_ticket(keys, ticket, clock);
+    // A ticket only counts for the device it was issued to.
+    if (r.status != nat::TicketStatus::ok || r.ticket.device_id != device) return false;
+    reach = static_cast<store::Reach>(nat::reach_of(r.ticket.cls));
+    bucket = bucket_of(r.ticket.cls);
+    return true;
   };
-  for (const auto& hp : http_addrs) {
-    auto srv = std::make_shared<http::Server>(pool, boost::asio::ip::tcp::endpoint(hp.address, hp.port), http_limits,
-                                              tracker_handler, sm);
-    try {
-      srv->start();
-    } catch (const std::exception& e) {
-      throw bind_error("http-listen", hp, e);
-    }
-    http_bound.push_back(net::format(srv->local_endpoint()));
-    http_servers.push_back(srv);
-  }
-  for (const auto& hp : https_addrs) {
-    auto srv = std::make_shared<http::Server>(pool, boost::asio::ip::tcp::endpoint(hp.address, hp.port), http_limits,
-                                              tracker_handler, sm, tls);
-    try {
-      srv->start();
-    } catch (const std::exception& e) {
-      throw bind_error("https-listen", hp, e);
-    }
-    https_bound.push_back(net::format(srv->local_endpoint()));
-    http_servers.push_back(srv);
-  }
-  for (const auto& hp : udp_addrs) {
-    auto srv =
-        std::make_unique<UdpServer>(pool, boost::asio::ip::udp::endpoint(hp.address, hp.port), handler, ids, tm);
-    srv->set_shedding(shed);
-    try {
-      srv->start();
-    } catch (const std::exception& e) {
-      throw bind_error("udp-listen", hp, e);
-    }
-    udp_bound.push_back(net::format(srv->local_endpoint()));
-    udp_servers.push_back(std::move(srv));
-  }
+}
+
+// The running tracker: its parts in construction order, then its listeners.
+class Tracker {
+ public:
+  explicit Tracker(TrackerConfig cfg);
+  void bind();   // every listener; a failure is a ConfigError naming the flag
+  void start();  // maintenance, loop-lag probe, I/O threads
+  Json ready_line() const;
+  void reload_locality();
+  void stop();  // stop accepting, give in-flight HTTP requests the grace period, stop the threads
+  size_t releases() const { return registry_.size(); }
+
+ private:
+  TrackerContext announce_context();
+  AdminContext admin_context();
+  AdminRoutes admin_routes();
+  void bind_http(const std::vector<net::HostPort>& addrs, const char* key, bool tls, std::vector<std::string>& bound);
+  void bind_udp();
+  void bind_admin();
+  void maintain();
+
+  TrackerConfig cfg_;
+  const Clock& clock_ = SystemClock::instance();
+  std::unique_ptr<ReleasePersistence> persistence_;
+  ReleaseRegistry registry_;
+  std::unique_ptr<ReleaseRefresher> refresher_;
+  metrics::Registry reg_;
+  std::unique_ptr<store::SwarmStore> store_;
+  TrackerMetrics tm_;
+  LocalityService locality_;
+  AdmissionController admission_;
+  AnnounceHandler handler_;
+  ConnectionIds ids_;
+  AdminApi admin_;
+  IoPool pool_;
+  LoopLagProbe loop_lag_;
+  http::Handler tracker_http_;
+  std::vector<std::shared_ptr<http::Server>> http_servers_;
+  std::vector<std::unique_ptr<UdpServer>> udp_servers_;
+  std::shared_ptr<http::Server> admin_srv_;
+  std::vector<std::string> http_bound_, https_bound_, udp_bound_;
+  uint64_t ticks_ = 0;
+  PeriodicTask maintenance_;
+};
+
+Tracker::Tracker(TrackerConfig cfg)
+    : cfg_(std::move(cfg)),
+      persistence_(open_release_persistence(cfg_)),
+      registry_(persistence_.get()),
+      store_(open_swarm_store(cfg_, clock_, reg_)),
+      tm_(reg_),
+      locality_([this] {
+        LocalityOptions o = cfg_.locality;
+        o.clock = &clock_;
+        return o;
+      }()),
+      admission_(cfg_.admission, clock_),
+      handler_(announce_context()),
+      ids_(cfg_.cid_key, cfg_.cid_prev, clock_),
+      admin_(admin_context()),
+      pool_(cfg_.threads),
+      loop_lag_(pool_, cfg_.http_shed, clock_),
+      maintenance_(pool_.at(0), kMaintainPeriod, [this] { maintain(); }) {
+  registry_.load();
+  if (cfg_.store_kind.kind != StoreUrl::Kind::memory)
+    refresher_ = std::make_unique<ReleaseRefresher>(registry_, kReleaseRefreshPeriod);
+  tm_.interval.set(cfg_.policy.interval);
+  admin_.register_metrics(reg_);
+  HttpShedding shedding;
+  if (loop_lag_.enabled()) shedding.gate = [this] { return loop_lag_.gate_here(); };
+  shedding.retry_s = cfg_.udp_shed.retry_s;
+  tracker_http_ = make_tracker_http_handler(handler_, shedding);
+}
+
+TrackerContext Tracker::announce_context() {
+  TrackerContext ctx;
+  ctx.policy = cfg_.policy;
+  ctx.token_keys = token::KeyRing(cfg_.token_key, cfg_.token_prev);
+  ctx.clock = &clock_;
+  ctx.registry = &registry_;
+  ctx.store = store_.get();
+  ctx.locality = &locality_;
+  ctx.metrics = &tm_;
+  ctx.nat_verifier = make_nat_verifier(token::KeyRing(cfg_.nat_key, cfg_.nat_prev), clock_);
+  ctx.admission = &admission_;
+  return ctx;
+}
+
+AdminContext Tracker::admin_context() {
+  AdminContext actx;
+  actx.registry = &registry_;
+  actx.store = store_.get();
+  actx.token_keys = token::KeyRing(cfg_.token_key, cfg_.token_prev);
+  actx.clock = &clock_;
+  actx.metrics = &tm_;
+  actx.interval = cfg_.policy.interval;
+  actx.admission = &admission_;
+  return actx;
+}
+
+AdminRoutes Tracker::admin_routes() {
   AdminRoutes routes;
-  routes.registry = &reg;
-  routes.admin_token = admin_token;
-  routes.admin_token_previous = admin_prev;
-  routes.ready = [&store](std::string& why) { return store.healthy(why); };
-  if (!admin_token.empty()) {
-    routes.api = [&admin](http::Request&& req, const http::ConnInfo& info, http::Done done) {
-      admin.handle_api(std::move(req), info, std::move(done));
+  routes.registry = &reg_;
+  routes.admin_token = cfg_.admin_token;
+  routes.admin_token_previous = cfg_.admin_prev;
+  routes.ready = [this](std::string& why) { return store_->healthy(why); };
+  if (!cfg_.admin_token.empty()) {
+    routes.api = [this](http::Request&& req, const http::ConnInfo& info, http::Done done) {
+      admin_.handle_api(std::move(req), info, std::move(done));
     };
   } else {
     routes.api = [](http::Request&& req, const http::ConnInfo&, http::Done done) {
@@ -408,66 +433,113 @@ int run_tracker(const config::Values& v) {
                                R"({"error":"admin API disabled: start the tracker with --admin-token-file"})"));
     };
   }
-  routes.other = [&admin](const http::Request& req, http::Response& res) { return admin.handle_public(req, res); };
-  auto admin_srv = std::make_shared<http::Server>(pool, boost::asio::ip::tcp::endpoint(admin_addr.address, admin_addr.port),
-                                                  admin_limits, make_admin_handler(std::move(routes)), http::ServerMetrics{},
-                                                  admin_tls ? tls : nullptr);
-  try {
-    admin_srv->start();
-  } catch (const std::exception& e) {
-    throw bind_error("admin-listen", admin_addr, e);
+  routes.other = [this](const http::Request& req, http::Response& res) { return admin_.handle_public(req, res); };
+  return routes;
+}
+
+void Tracker::bind() {
+  bind_http(cfg_.http_addrs, "http-listen", false, http_bound_);
+  bind_http(cfg_.https_addrs, "https-listen", true, https_bound_);
+  bind_udp();
+  bind_admin();
+}
+
+void Tracker::bind_http(const std::vector<net::HostPort>& addrs, const char* key, bool tls,
+                        std::vector<std::string>& bound) {
+  http::ServerMetrics sm;
+  sm.connections_accepted = &tm_.http_connections.with({"accepted"});
+  sm.connections_rejected = &tm_.http_connections.with({"rejected"});
+  sm.bad_requests = &tm_.http_bad_requests;
+  sm.timeouts = &tm_.http_timeouts;
+  sm.open_connections = &tm_.http_open;
+  for (const auto& hp : addrs) {
+    auto srv = std::make_shared<http::Server>(pool_, boost::asio::ip::tcp::endpoint(hp.address, hp.port),
+                                              cfg_.http_limits, tracker_http_, sm, tls ? cfg_.tls : nullptr);
+    start_listener(key, [&] { srv->start(); }, net::format(hp.address, hp.port));
+    bound.push_back(net::format(srv->local_endpoint()));
+    http_servers_.push_back(srv);
   }
+}
 
-  // Once a second: load estimate and interval factor; every few seconds: expiry of silent
-  // peers and idle rate-limit buckets — bounded, periodic, off the announce path.
-  boost::asio::steady_timer maint(pool.at(0));
-  uint64_t ticks = 0;
-  std::function<void()> schedule = [&] {
-    maint.expires_after(std::chrono::seconds(1));
-    maint.async_wait([&](const boost::system::error_code& ec) {
-      if (ec) return;
-      admission.tick();
-      tm.interval.set(policy.interval * admission.interval_factor());
-      if (++ticks % 5 == 0) store.maintain();
-      if (ticks % 30 == 0) admission.sweep();
-      schedule();
-    });
-  };
-  schedule();
-  loop_lag.start();
-  pool.start();
+void Tracker::bind_udp() {
+  for (const auto& hp : cfg_.udp_addrs) {
+    auto srv = std::make_unique<UdpServer>(pool_, boost::asio::ip::udp::endpoint(hp.address, hp.port), handler_, ids_,
+                                           tm_);
+    srv->set_shedding(cfg_.udp_shed);
+    start_listener("udp-listen", [&] { srv->start(); }, net::format(hp.address, hp.port));
+    udp_bound_.push_back(net::format(srv->local_endpoint()));
+    udp_servers_.push_back(std::move(srv));
+  }
+}
 
+void Tracker::bind_admin() {
+  const auto& hp = cfg_.admin_addr;
+  admin_srv_ = std::make_shared<http::Server>(pool_, boost::asio::ip::tcp::endpoint(hp.address, hp.port),
+                                              cfg_.admin_limits, make_admin_handler(admin_routes()),
+                                              http::ServerMetrics{}, cfg_.admin_tls ? cfg_.tls : nullptr);
+  start_listener("admin-listen", [&] { admin_srv_->start(); }, net::format(hp.address, hp.port));
+}
+
+// Once a second: load estimate and interval factor; every few seconds: expiry of silent
+// peers and idle rate-limit buckets — bounded, periodic, off the announce path.
+void Tracker::maintain() {
+  admission_.tick();
+  tm_.interval.set(cfg_.policy.interval * admission_.interval_factor());
+  if (++ticks_ % kStoreMaintainEveryTicks == 0) store_->maintain();
+  if (ticks_ % kAdmissionSweepEveryTicks == 0) admission_.sweep();
+}
+
+void Tracker::start() {
+  maintenance_.start();
+  loop_lag_.start();
+  pool_.start();
+}
+
+Json Tracker::ready_line() const {
   Json ready = Json::object();
-  ready["ready"] = true;
-  ready["http"] = listeners_json(http_bound);
-  if (!https_bound.empty()) ready["https"] = listeners_json(https_bound);
-  ready["udp"] = listeners_json(udp_bound);
-  ready["admin"] = net::format(admin_srv->local_endpoint());
-  print_ready_line(ready);
-  log::info("tracker started", {{"releases", std::to_string(registry.size())},
-                                {"mode", policy.open ? "open" : "private"},
-                                {"threads", std::to_string(threads)}});
+  ready["http"] = listener_json(http_bound_);
+  if (!https_bound_.empty()) ready["https"] = listener_json(https_bound_);
+  ready["udp"] = listener_json(udp_bound_);
+  ready["admin"] = net::format(admin_srv_->local_endpoint());
+  return ready;
+}
 
-  int sig = 0;
-  while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP) {
-    std::string reload_error;
-    if (locality.reload(reload_error))
-      log::info("locality data reloaded", {{"reloads", std::to_string(locality.reloads())}});
-    else
-      log::error("locality reload failed; keeping the previous data", {{"error", reload_error}});
-  }
-  log::info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
-  for (auto& s : http_servers) s->stop();
-  for (auto& s : udp_servers) s->stop();
-  admin_srv->stop();
-  boost::asio::post(pool.at(0), [&maint] { maint.cancel(); });
-  loop_lag.stop();
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
-  while (tm.http_open.value() > 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  pool.stop_now();
+void Tracker::reload_locality() {
+  std::string reload_error;
+  if (locality_.reload(reload_error))
+    log::info("locality data reloaded", {{"reloads", std::to_string(locality_.reloads())}});
+  else
+    log::error("locality reload failed; keeping the previous data", {{"error", reload_error}});
+}
+
+void Tracker::stop() {
+  for (auto& s : http_servers_) s->stop();
+  for (auto& s : udp_servers_) s->stop();
+  admin_srv_->stop();
+  maintenance_.stop();
+  loop_lag_.stop();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.grace_ms);
+  while (tm_.http_open.value() > 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(kDrainPoll);
+  pool_.stop_now();
   // Before the I/O contexts go: late Redis replies must find them still there.
-  store_ptr.reset();
+  store_.reset();
+}
+
+}  // namespace
+
+int run_tracker(const config::Values& v) {
+  ServerSignals signals(/*catch_reload=*/true);  // first: every thread started below inherits the mask
+  apply_log_level(v);
+  Tracker tracker(read_config(v));
+  tracker.bind();
+  tracker.start();
+  print_ready_line(tracker.ready_line());
+  log::info("tracker started", {{"releases", std::to_string(tracker.releases())},
+                                {"mode", v.boolean("open") ? "open" : "private"},
+                                {"threads", std::to_string(io_threads(v))}});
+  int sig = signals.wait([&] { tracker.reload_locality(); });
+  log::info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  tracker.stop();
   log::info("stopped");
   return 0;
 }

@@ -4,12 +4,13 @@
 #include <array>
 
 #include "common/metrics.h"
+#include "common/net.h"
 #include "tracker/admission.h"
 #include "tracker/store/swarm_store.h"
 
 namespace otaswarm {
 
-enum class Protocol : uint8_t;  // tracker/announce.h
+using net::Protocol;
 enum class Reject : uint8_t;    // tracker/announce.h
 
 struct TrackerMetrics {

@@ -190,47 +190,4 @@ std::string build_error(uint32_t tid, std::string_view msg) {
   return o;
 }
 
-std::string build_connect_request(uint32_t tid) {
-  std::string o;
-  wr64(o, kProtocolId);
-  wr32(o, 0);
-  wr32(o, tid);
-  return o;
-}
-
-std::string build_announce_request(const AnnounceRequest& r) {
-  std::string o;
-  o.reserve(kAnnounceMinSize + r.url_data.size() + 8);
-  wr64(o, r.connection_id);
-  wr32(o, 1);
-  wr32(o, r.transaction_id);
-  o.append(reinterpret_cast<const char*>(r.info_hash.data()), 20);
-  o.append(reinterpret_cast<const char*>(r.peer_id.data()), 20);
-  wr64(o, r.downloaded);
-  wr64(o, r.left);
-  wr64(o, r.uploaded);
-  wr32(o, r.event);
-  wr32(o, r.ip);
-  wr32(o, r.key);
-  wr32(o, static_cast<uint32_t>(r.num_want));
-  wr16(o, r.port);
-  for (size_t i = 0; i < r.url_data.size(); i += 255) {
-    size_t len = std::min<size_t>(255, r.url_data.size() - i);
-    o.push_back(static_cast<char>(kUrlData));
-    o.push_back(static_cast<char>(len));
-    o.append(r.url_data, i, len);
-  }
-  if (!r.url_data.empty()) o.push_back(static_cast<char>(kEndOfOptions));
-  return o;
-}
-
-std::string build_scrape_request(uint64_t cid, uint32_t tid, const std::vector<Hash20>& hashes) {
-  std::string o;
-  wr64(o, cid);
-  wr32(o, 2);
-  wr32(o, tid);
-  for (const auto& h : hashes) o.append(reinterpret_cast<const char*>(h.data()), 20);
-  return o;
-}
-
 }  // namespace otaswarm::udp

@@ -87,9 +87,6 @@ void build_announce_header(std::string& out, uint32_t tid, uint32_t interval, ui
 std::string build_scrape(uint32_t tid, const std::vector<ScrapeEntry>& entries);
 std::string build_error(uint32_t tid, std::string_view message);
 
-// Client-side builders (load generator, tests).
-std::string build_connect_request(uint32_t tid);
-std::string build_announce_request(const AnnounceRequest& r);
-std::string build_scrape_request(uint64_t connection_id, uint32_t tid, const std::vector<Hash20>& hashes);
+// The client half (request builders, reply reader) is common/proto/bep15_client.h.
 
 }  // namespace otaswarm::udp

@@ -43,7 +43,7 @@ size_t build_announce(const AnnounceRequest& r, std::span<uint8_t, kMaxAnnounceR
   p = put64(p, static_cast<uint64_t>(r.left));
   p = put64(p, static_cast<uint64_t>(r.uploaded));
   p = put32(p, r.event);
-  p = put32(p, 0);  // ip: 0 = the source address (trackers must not trust it anyway)
+  p = put32(p, r.ip);
   p = put32(p, r.key);
   p = put32(p, static_cast<uint32_t>(r.num_want));
   *p++ = static_cast<uint8_t>(r.port >> 8);
@@ -70,6 +70,16 @@ const char* to_string(ReplyError e) {
   return "?";
 }
 
+size_t build_scrape(uint64_t connection_id, uint32_t transaction_id, std::span<const std::array<uint8_t, 20>> hashes,
+                    std::span<uint8_t, kMaxScrapeRequest> out) {
+  if (hashes.size() > kMaxScrapeHashes) return 0;
+  uint8_t* p = put64(out.data(), connection_id);
+  p = put32(p, scrape);
+  p = put32(p, transaction_id);
+  for (const auto& h : hashes) p = std::copy(h.begin(), h.end(), p);
+  return static_cast<size_t>(p - out.data());
+}
+
 ReplyError parse_reply(std::span<const uint8_t> d, bool ipv6, Reply& out) {
   if (d.size() < kErrorReplyHeader) return ReplyError::truncated;
   out.action = get32(d.data());
@@ -88,6 +98,14 @@ ReplyError parse_reply(std::span<const uint8_t> d, bool ipv6, Reply& out) {
       size_t body = d.size() - kAnnounceReplyHeader;
       if (body % entry != 0) return ReplyError::bad_length;
       out.peers = body / entry;
+      return ReplyError::ok;
+    }
+    case scrape: {
+      size_t body = d.size() - kScrapeReplyHeader;
+      if (body % kScrapeEntrySize != 0) return ReplyError::bad_length;
+      out.files.clear();
+      for (size_t off = kScrapeReplyHeader; off < d.size(); off += kScrapeEntrySize)
+        out.files.push_back({get32(d.data() + off), get32(d.data() + off + 4), get32(d.data() + off + 8)});
       return ReplyError::ok;
     }
     case error: {

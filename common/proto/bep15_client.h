@@ -6,17 +6,25 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "common/proto/bep15.h"
 
 namespace otaswarm::loadtest::bep15 {
 
-inline constexpr uint64_t kProtocolId = 0x41727101980ULL;
+using udp::kProtocolId;  // written once, in the server half
 inline constexpr size_t kConnectRequestSize = 16;
 inline constexpr size_t kConnectReplySize = 16;
 inline constexpr size_t kAnnounceRequestSize = 98;
 inline constexpr size_t kAnnounceReplyHeader = 20;
 inline constexpr size_t kErrorReplyHeader = 8;
+inline constexpr size_t kScrapeRequestHeader = 16;
+inline constexpr size_t kScrapeReplyHeader = 8;
+inline constexpr size_t kScrapeEntrySize = 12;
+using udp::kMaxScrapeHashes;
+inline constexpr size_t kMaxScrapeRequest = kScrapeRequestHeader + kMaxScrapeHashes * 20;
 inline constexpr size_t kUrlDataChunk = 255;  // one BEP 41 option carries at most 255 bytes
-inline constexpr size_t kMaxUrlData = 1024;   // bound on the path we are willing to send
+using udp::kMaxUrlData;  // what the server half accepts is what we send at most
 inline constexpr size_t kMaxAnnounceRequest = kAnnounceRequestSize + kMaxUrlData + (kMaxUrlData / kUrlDataChunk + 2) * 2;
 
 enum Action : uint32_t { connect = 0, announce = 1, scrape = 2, error = 3 };
@@ -30,6 +38,7 @@ struct AnnounceRequest {
   std::array<uint8_t, 20> peer_id{};
   int64_t downloaded = 0, left = 0, uploaded = 0;
   uint32_t event = none;
+  uint32_t ip = 0;  // network order; 0 = the source address (what a client not behind a proxy sends)
   uint32_t key = 0;
   int32_t num_want = -1;
   uint16_t port = 0;
@@ -39,6 +48,9 @@ struct AnnounceRequest {
 // Builders write into `out` and return the datagram length (0: url_data over kMaxUrlData).
 size_t build_connect(uint32_t transaction_id, std::span<uint8_t, kConnectRequestSize> out);
 size_t build_announce(const AnnounceRequest& r, std::span<uint8_t, kMaxAnnounceRequest> out);
+// 0: more than kMaxScrapeHashes hashes.
+size_t build_scrape(uint64_t connection_id, uint32_t transaction_id, std::span<const std::array<uint8_t, 20>> hashes,
+                    std::span<uint8_t, kMaxScrapeRequest> out);
 
 enum class ReplyError { ok, truncated, bad_length, unknown_action };
 const char* to_string(ReplyError e);
@@ -49,6 +61,10 @@ struct Reply {
   uint64_t connection_id = 0;                // connect
   uint32_t interval = 0, leechers = 0, seeders = 0;  // announce
   size_t peers = 0;
+  struct ScrapeCounts {
+    uint32_t seeders = 0, completed = 0, leechers = 0;
+  };
+  std::vector<ScrapeCounts> files;  // scrape, in request order
   std::string message;  // error
 };
 

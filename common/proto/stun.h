@@ -35,6 +35,12 @@ inline constexpr uint16_t binding = 0x001;
 inline constexpr uint16_t rdv_register = 0x0C0;
 inline constexpr uint16_t rdv_connect = 0x0C1;
 inline constexpr uint16_t rdv_punch = 0x0C2;  // indication pushed to both peers
+// TURN (RFC 8656).
+inline constexpr uint16_t allocate = 0x003;
+inline constexpr uint16_t refresh = 0x004;
+inline constexpr uint16_t send = 0x006;
+inline constexpr uint16_t data = 0x007;
+inline constexpr uint16_t create_permission = 0x008;
 }  // namespace method
 
 namespace attr {
@@ -44,6 +50,11 @@ inline constexpr uint16_t change_request = 0x0003;
 inline constexpr uint16_t username = 0x0006;
 inline constexpr uint16_t message_integrity = 0x0008;
 inline constexpr uint16_t error_code = 0x0009;
+inline constexpr uint16_t lifetime = 0x000D;            // TURN
+inline constexpr uint16_t xor_peer_address = 0x0012;    // TURN
+inline constexpr uint16_t data = 0x0013;                // TURN
+inline constexpr uint16_t xor_relayed_address = 0x0016; // TURN
+inline constexpr uint16_t requested_transport = 0x0019; // TURN
 inline constexpr uint16_t unknown_attributes = 0x000A;
 inline constexpr uint16_t realm = 0x0014;
 inline constexpr uint16_t nonce = 0x0015;
@@ -91,6 +102,7 @@ inline constexpr int forbidden = 403;
 inline constexpr int unknown_attribute = 420;
 inline constexpr int not_found = 404;     // otaswarm: the named peer is not registered
 inline constexpr int rate_limited = 429;  // otaswarm: too many requests from this device
+inline constexpr int stale_nonce = 438;   // RFC 8489: retry with the new NONCE
 inline constexpr int quota_reached = 486; // RFC 8656 Allocation Quota Reached: relay budget spent
 inline constexpr int server_error = 500;
 }  // namespace error

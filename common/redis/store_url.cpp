@@ -1,28 +1,8 @@
 #include "common/redis/store_url.h"
 
-#include <cctype>
+#include "common/percent.h"
 
 namespace otaswarm {
-
-namespace {
-
-std::optional<std::string> percent_decode(std::string_view in) {
-  std::string out;
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size() || !std::isxdigit(static_cast<unsigned char>(in[i + 1])) ||
-        !std::isxdigit(static_cast<unsigned char>(in[i + 2])))
-      return std::nullopt;
-    out += static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16));
-    i += 2;
-  }
-  return out;
-}
-
-}  // namespace
 
 std::optional<StoreUrl> parse_store_url(const std::string& url, std::string& error) {
   StoreUrl out;
@@ -55,8 +35,8 @@ std::optional<StoreUrl> parse_store_url(const std::string& url, std::string& err
     std::string_view cred = rest.substr(0, at);
     rest = rest.substr(at + 1);
     size_t colon = cred.find(':');
-    auto user = percent_decode(cred.substr(0, colon));
-    auto pass = colon == std::string_view::npos ? std::optional<std::string>("") : percent_decode(cred.substr(colon + 1));
+    auto user = percent::decode(cred.substr(0, colon));
+    auto pass = colon == std::string_view::npos ? std::optional<std::string>("") : percent::decode(cred.substr(colon + 1));
     if (!user || !pass) {
       error = "the credentials in the store URL are not valid percent-encoding";
       return std::nullopt;

@@ -1,5 +1,6 @@
 #include "loadtest/load/http_announce.h"
 
+#include "common/percent.h"
 #include "common/proto/bencode.h"
 
 namespace otaswarm::loadtest {
@@ -9,30 +10,15 @@ inline constexpr size_t kCompactPeerV6 = 18;
 inline constexpr size_t kMaxFailureReason = 512;
 }  // namespace
 
-void percent_encode(std::string& out, std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (unsigned char c : bytes) {
-    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                      c == '.' || c == '_' || c == '~';
-    if (unreserved) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-}
-
 std::string http_announce_target(const Announce& a, int32_t numwant) {
   std::string t;
   t.reserve(a.path->size() + 256);
   t += *a.path;
   // The path may already carry the phone's query (localip, lan, nat).
   t += a.path->find('?') == std::string::npos ? "?info_hash=" : "&info_hash=";
-  percent_encode(t, crypto::as_view(*a.info_hash));
+  percent::encode(t, crypto::as_view(*a.info_hash));
   t += "&peer_id=";
-  percent_encode(t, {reinterpret_cast<const char*>(a.peer_id.data()), a.peer_id.size()});
+  percent::encode(t, {reinterpret_cast<const char*>(a.peer_id.data()), a.peer_id.size()});
   t += "&port=" + std::to_string(a.port);
   t += "&uploaded=" + std::to_string(a.uploaded);
   t += "&downloaded=" + std::to_string(a.downloaded);

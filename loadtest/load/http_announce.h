@@ -12,9 +12,6 @@ namespace otaswarm::loadtest {
 // "<path>?info_hash=…&peer_id=…&port=…&uploaded=…&downloaded=…&left=…&compact=1&numwant=…[&event=…]&key=…"
 std::string http_announce_target(const Announce& a, int32_t numwant);
 
-// Percent-encodes every byte outside RFC 3986 "unreserved".
-void percent_encode(std::string& out, std::string_view bytes);
-
 enum class HttpReplyKind { ok, tracker_failure, bad_reply };
 struct HttpReply {
   HttpReplyKind kind = HttpReplyKind::bad_reply;

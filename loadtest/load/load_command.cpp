@@ -92,20 +92,10 @@ void load_torrent(const std::string& path, std::vector<crypto::Sha1>& hashes, in
   if (uint64_t l = parsed.metainfo->length; l > 0 && l <= INT64_MAX) length = static_cast<int64_t>(l);
 }
 
-}  // namespace
-
-int load_command(const std::vector<std::string>& args) {
-  auto s = schema();
-  auto parsed = config::parse(s, args);
-  if (parsed.help_requested) {
-    std::cout << s.help_text();
-    return 0;
-  }
-  const auto& v = parsed.values;
+// --tracker and the rate, duration and concurrency bounds of the run.
+void parse_run(const config::Values& v, LoadOptions& o) {
   for (const char* required : {"tracker", "rate", "duration"})
     if (!v.has(required)) throw ConfigError(required, "required (see --help)");
-
-  LoadOptions o;
   std::string why;
   auto target = parse_target(v.str("tracker"), why);
   if (!target) throw ConfigError("tracker", why);
@@ -122,7 +112,10 @@ int load_command(const std::vector<std::string>& args) {
   o.timeout_ns = v.integer("timeout-ms", 1, kMaxTimeoutMs) * 1'000'000;
   o.numwant = static_cast<int32_t>(v.integer("numwant", 0, kMaxNumwant));
   o.progress = v.boolean("progress") || ::isatty(STDERR_FILENO);
+}
 
+// Who announces what: phones, info-hashes, source addresses.
+void parse_population(const config::Values& v, LoadOptions& o) {
   PopulationConfig& p = o.population;
   p.phones = static_cast<uint32_t>(v.integer("phones", 1, kMaxPhones));
   if (p.phones < o.threads) throw ConfigError("phones", "fewer phones than --threads");
@@ -142,7 +135,11 @@ int load_command(const std::vector<std::string>& args) {
       throw ConfigError("source-ips", "address family differs from the tracker's");
     p.source_cidr = cidr;
   }
+}
 
+// What the phones carry: device tokens in the path, LAN hints, signed NAT tickets.
+void parse_credentials(const config::Values& v, LoadOptions& o) {
+  PopulationConfig& p = o.population;
   const std::string& path = o.target.path;
   if (v.has("token-key-file")) {
     if (!path.empty() && !path.ends_with("/announce"))
@@ -171,16 +168,10 @@ int load_command(const std::vector<std::string>& args) {
   } else if (v.has("nat-ticket-key-file")) {
     throw ConfigError("nat-ticket-key-file", "only used with --nat-mix");
   }
+}
 
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
-  LoadResult result;
-  try {
-    result = run_load(o, g_stop);
-  } catch (const std::exception& e) {
-    std::cerr << "otaswarm-loadtest load: " << e.what() << "\n";
-    return 1;
-  }
+// Prints the report (JSON or text) and writes the chart; the exit code.
+int report_run(const config::Values& v, const LoadOptions& o, const LoadResult& result) {
   auto report = make_report({v.str("tracker"), &o}, result);
   int rc = 0;
   if (v.has("chart")) {
@@ -196,6 +187,33 @@ int load_command(const std::vector<std::string>& args) {
   if (v.boolean("json")) std::cout << json_dump(report) << std::endl;
   else std::cout << text_summary(report);
   return rc;
+}
+
+}  // namespace
+
+int load_command(const std::vector<std::string>& args) {
+  auto s = schema();
+  auto parsed = config::parse(s, args);
+  if (parsed.help_requested) {
+    std::cout << s.help_text();
+    return 0;
+  }
+  const auto& v = parsed.values;
+  LoadOptions o;
+  parse_run(v, o);
+  parse_population(v, o);
+  parse_credentials(v, o);
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  LoadResult result;
+  try {
+    result = run_load(o, g_stop);
+  } catch (const std::exception& e) {
+    std::cerr << "otaswarm-loadtest load: " << e.what() << "\n";
+    return 1;
+  }
+  return report_run(v, o, result);
 }
 
 }  // namespace otaswarm::loadtest

@@ -2,8 +2,6 @@
 
 namespace otaswarm::loadtest {
 
-const char* to_string(Protocol p) { return p == Protocol::udp ? "udp" : "http"; }
-
 std::optional<Target> parse_target(std::string_view url, std::string& why) {
   Target t;
   std::string_view rest;

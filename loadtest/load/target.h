@@ -8,8 +8,7 @@
 
 namespace otaswarm::loadtest {
 
-enum class Protocol { udp, http };
-const char* to_string(Protocol p);
+using net::Protocol;
 
 struct Target {
   Protocol protocol = Protocol::udp;

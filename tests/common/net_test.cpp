@@ -127,5 +127,23 @@ TEST(Net, UnspecifiedOrMulticast) {
   for (const char* s : {"1.1.1.1", "::1", "10.0.0.1"}) EXPECT_FALSE(is_unspecified_or_multicast(addr(s))) << s;
 }
 
+TEST(AddressKey, OneKeyPerIpv4AddressAndPerIpv6Slash64) {
+  auto key = [](const char* text) { return address_key(*parse_address(text)); };
+  EXPECT_EQ(key("10.1.2.3"), 0x0a010203u);
+  EXPECT_EQ(key("::ffff:10.1.2.3"), key("10.1.2.3"));
+  EXPECT_NE(key("10.1.2.3"), key("10.1.2.4"));
+  EXPECT_EQ(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+  EXPECT_EQ(key("2001:db8:1:2::1"), 0x20010db800010002u);
+  EXPECT_NE(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+  EXPECT_NE(key("2001:db8::"), key("0.0.0.0"));
+}
+
+TEST(Protocol, NamesAndMetricIndices) {
+  EXPECT_STREQ(to_string(Protocol::http), "http");
+  EXPECT_STREQ(to_string(Protocol::udp), "udp");
+  EXPECT_EQ(static_cast<int>(Protocol::http), 0);
+  EXPECT_EQ(static_cast<int>(Protocol::udp), 1);
+}
+
 }  // namespace
 }  // namespace otaswarm::net

@@ -8,6 +8,7 @@
 #include "common/proto/bencode.h"
 #include "common/clock.h"
 #include "tracker/store/memory_store.h"
+#include "common/percent.h"
 #include "tracker/announce.h"
 
 namespace {
@@ -51,8 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view path = target.substr(0, target.find('?'));
   std::string_view query = path.size() < target.size() ? target.substr(path.size() + 1) : std::string_view{};
 
-  bool ok = false;
-  url_decode(query, ok);
+  percent::decode(query, percent::Plus::space);
 
   AnnounceRequest req;
   req.source = *net::parse_address(size % 2 ? "10.1.2.3" : "2001:db8::1");

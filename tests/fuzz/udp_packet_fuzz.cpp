@@ -1,10 +1,11 @@
 // BEP 15 / BEP 41 reader: never crashes or over-reads; an accepted announce or scrape
-// survives a rebuild with the client-side builders unchanged.
+// survives a rebuild with the client half of the codec unchanged (the two halves agree).
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
 
 #include "common/proto/bep15.h"
+#include "tests/support/bep15_requests.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace otaswarm::udp;

@@ -1,8 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+
+#include <cstring>
 #include <string>
 
 #include "common/proto/bencode.h"
+#include "common/proto/bep15_client.h"
 #include "tracker/announce.h"
 
 namespace otaswarm {
@@ -181,20 +185,6 @@ TEST(ScrapeQuery, BadInputs) {
   EXPECT_TRUE(parse_scrape_query(q, many));
 }
 
-TEST(UrlDecode, Forms) {
-  bool ok = false;
-  EXPECT_EQ(url_decode("a+b%20c%2b", ok), "a b c+");
-  EXPECT_TRUE(ok);
-  EXPECT_EQ(url_decode("", ok), "");
-  EXPECT_TRUE(ok);
-  url_decode("%2", ok);
-  EXPECT_FALSE(ok);
-  url_decode("%x1", ok);
-  EXPECT_FALSE(ok);
-  url_decode("abc%", ok);
-  EXPECT_FALSE(ok);
-}
-
 TEST(TokenFromPath, Forms) {
   std::string t = "stale";
   EXPECT_TRUE(token_from_path("/announce", "announce", t));
@@ -343,6 +333,115 @@ TEST(EncodeScrape, RepeatedHashIsReportedOnce) {
   auto d = bencode::decode(encode_scrape(res));
   ASSERT_TRUE(d) << bencode::to_string(d.error);
   EXPECT_EQ(d.value.find("files")->as_dict().size(), 1u);
+}
+
+// A BEP 15 announce as a client sends it (the client half of the codec), read by the server half.
+udp::AnnounceRequest bep15_announce(uint32_t event, uint16_t port, std::string_view url_data, uint32_t ip = 0) {
+  loadtest::bep15::AnnounceRequest a;
+  a.connection_id = 1;
+  a.transaction_id = 2;
+  a.info_hash.fill(0xAB);
+  a.peer_id.fill('p');
+  a.left = 500;
+  a.downloaded = 7;
+  a.uploaded = 9;
+  a.event = event;
+  a.port = port;
+  a.num_want = 30;
+  a.url_data = url_data;
+  std::array<uint8_t, loadtest::bep15::kMaxAnnounceRequest> buf{};
+  size_t n = loadtest::bep15::build_announce(a, buf);
+  std::string wire(reinterpret_cast<const char*>(buf.data()), n);
+  if (ip) std::memcpy(wire.data() + 84, &ip, 4);  // the IP field, as a client behind a proxy fills it
+  auto pk = udp::parse(wire);
+  EXPECT_EQ(pk.error, udp::ParseError::ok);
+  return pk.announce;
+}
+
+TEST(Bep15Announce, MapsThePacketAndTheUrlDataParameters) {
+  AnnounceRequest req;
+  std::string_view error;
+  auto src = *net::parse_address("198.51.100.7");
+  ASSERT_EQ(request_from_bep15(bep15_announce(2, 6881, "/announce/TOK?localip=192.168.1.5&lan=abc&nat=T1&icode=i1.x"),
+                               src, req, error),
+            Reject::none)
+      << error;
+  EXPECT_EQ(req.protocol, Protocol::udp);
+  EXPECT_EQ(req.source, src);
+  EXPECT_EQ(req.event, store::Event::started);
+  EXPECT_EQ(req.port, 6881);
+  EXPECT_EQ(req.left, 500u);
+  EXPECT_EQ(req.downloaded, 7u);
+  EXPECT_EQ(req.uploaded, 9u);
+  EXPECT_EQ(req.numwant, 30);
+  EXPECT_EQ(req.token, "TOK");
+  EXPECT_EQ(req.localip, "192.168.1.5");
+  EXPECT_EQ(req.lan, "abc");
+  EXPECT_EQ(req.nat, "T1");
+  EXPECT_EQ(req.icode, "i1.x");
+  EXPECT_EQ(req.info_hash[0], 0xAB);
+}
+
+TEST(Bep15Announce, IpFieldAndIpParameter) {
+  AnnounceRequest req;
+  std::string_view error;
+  uint32_t ip = htonl(0x0A000005);  // 10.0.0.5
+  ASSERT_EQ(request_from_bep15(bep15_announce(0, 1, "/announce/T?ip=192.168.0.9", ip), *net::parse_address("::1"), req,
+                               error),
+            Reject::none);
+  EXPECT_EQ(req.ip_param, "10.0.0.5");
+  EXPECT_EQ(req.localip, "192.168.0.9");  // BEP 3 `ip` in the URL data stands in for localip
+}
+
+TEST(Bep15Announce, RefusalsNameTheReason) {
+  auto src = *net::parse_address("198.51.100.7");
+  struct Case {
+    uint32_t event;
+    uint16_t port;
+    const char* url;
+    Reject reason;
+    const char* message;
+  } cases[] = {
+      {4, 6881, "/announce/T", Reject::bad_request, "unknown event"},
+      {2, 0, "/announce/T", Reject::bad_request, "port must not be 0"},
+      {2, 6881, "/scrape/T", Reject::malformed_token, "announce URL path must be /announce/<device-token>"},
+  };
+  for (const auto& c : cases) {
+    AnnounceRequest req;
+    std::string_view error;
+    EXPECT_EQ(request_from_bep15(bep15_announce(c.event, c.port, c.url), src, req, error), c.reason) << c.url;
+    EXPECT_EQ(error, c.message);
+  }
+  AnnounceRequest stopped;
+  std::string_view error;
+  EXPECT_EQ(request_from_bep15(bep15_announce(3, 0, "/announce/T"), src, stopped, error), Reject::none)
+      << "a stopped announce may carry port 0";
+}
+
+TEST(Bep15Announce, ReplyCarriesOnlyTheRequestersAddressFamily) {
+  AnnounceResponse res;
+  res.interval = 1800;
+  res.complete = 3;
+  res.incomplete = 4;
+  store::SelectedPeer v4;
+  v4.ip.b = {192, 0, 2, 1};
+  v4.port = 6881;
+  store::SelectedPeer v6;
+  v6.ip.v6 = true;
+  v6.ip.b.fill(0x20);
+  v6.port = 51413;
+  res.peers = {v4, v6, v4};
+  for (bool want_v6 : {false, true}) {
+    auto wire = encode_bep15_announce(77, want_v6, res);
+    loadtest::bep15::Reply r;
+    ASSERT_EQ(loadtest::bep15::parse_reply({reinterpret_cast<const uint8_t*>(wire.data()), wire.size()}, want_v6, r),
+              loadtest::bep15::ReplyError::ok);
+    EXPECT_EQ(r.transaction_id, 77u);
+    EXPECT_EQ(r.interval, 1800u);
+    EXPECT_EQ(r.seeders, 3u);
+    EXPECT_EQ(r.leechers, 4u);
+    EXPECT_EQ(r.peers, want_v6 ? 1u : 2u);
+  }
 }
 
 }  // namespace

@@ -356,72 +356,16 @@ void UdpServer::process(std::string_view datagram, const udp_t::endpoint& from,
       reply(udp::build_scrape(tid, entries));
     });
   }
-  const auto& a = pk.announce;
   AnnounceRequest req;
-  req.protocol = Protocol::udp;
-  req.source = source;
-  req.info_hash = a.info_hash;
-  req.peer_id = a.peer_id;
-  req.port = a.port;
-  req.uploaded = a.uploaded;
-  req.downloaded = a.downloaded;
-  req.left = a.left;
-  req.numwant = a.num_want < 0 ? -1 : a.num_want;
-  if (a.event > 3) {
-    m_.reject_counter(Reject::bad_request).inc();
-    return reply(udp::build_error(tid, "unknown event"));
-  }
-  static constexpr store::Event kEvents[] = {store::Event::none, store::Event::completed, store::Event::started,
-                                             store::Event::stopped};
-  req.event = kEvents[a.event];
-  if (a.ip != 0) {
-    boost::asio::ip::address_v4 v4(a.ip);
-    req.ip_param = v4.to_string();
-  }
-  if (req.port == 0 && req.event != store::Event::stopped) {
-    m_.reject_counter(Reject::bad_request).inc();
-    return reply(udp::build_error(tid, "port must not be 0"));
-  }
-  // BEP 41 URL data: "/announce/<token>?lan=…&localip=…&nat=…"
-  std::string_view url = a.url_data;
-  std::string_view path = url.substr(0, url.find('?'));
-  std::string_view query = url.size() > path.size() ? url.substr(path.size() + 1) : std::string_view{};
-  if (!path.empty() && !token_from_path(path, "announce", req.token)) {
-    m_.reject_counter(Reject::malformed_token).inc();
-    return reply(udp::build_error(tid, "announce URL path must be /announce/<device-token>"));
-  }
-  if (!query.empty()) {
-    AnnounceRequest extra;
-    std::string q(query);
-    // Only the otaswarm extension parameters are taken from the URL; the packet has the rest,
-    // so "missing info_hash"-style errors from this parse do not apply.
-    parse_announce_query(q, extra);
-    req.localip = extra.localip;
-    req.lan = extra.lan;
-    req.icode = extra.icode;
-    req.nat = extra.nat;
-    if (!req.localip && extra.ip_param) req.localip = extra.ip_param;
+  std::string_view error;
+  if (Reject why = request_from_bep15(pk.announce, source, req, error); why != Reject::none) {
+    m_.reject_counter(why).inc();
+    return reply(udp::build_error(tid, error));
   }
   bool v6 = net::unmap(source).is_v6();
   handler_.announce(req, [tid, v6, reply = std::move(reply)](AnnounceResponse&& res) {
     if (!res.failure.empty()) return reply(udp::build_error(tid, res.failure));
-    // Peers go straight from the selection into the datagram: no intermediate list.
-    const size_t addr_len = v6 ? 16 : 4;
-    std::string out;
-    out.reserve(20 + (addr_len + 2) * res.peers.size());
-    udp::build_announce_header(out, tid, res.interval, res.incomplete, res.complete);
-    size_t header = out.size();
-    out.resize(header + (addr_len + 2) * res.peers.size());
-    char* w = out.data() + header;
-    for (const auto& p : res.peers) {
-      if (p.ip.v6 != v6) continue;
-      std::memcpy(w, p.ip.b.data(), addr_len);
-      w[addr_len] = static_cast<char>(p.port >> 8);
-      w[addr_len + 1] = static_cast<char>(p.port & 0xff);
-      w += addr_len + 2;
-    }
-    out.resize(static_cast<size_t>(w - out.data()));
-    reply(std::move(out));
+    reply(encode_bep15_announce(tid, v6, res));
   });
 }
 

@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <span>
 #include <string>
+
+#include "common/proto/bep15_client.h"
+#include "tests/support/bep15_requests.h"
 
 namespace otaswarm::udp {
 namespace {
@@ -218,6 +222,140 @@ TEST(UdpProtocol, ScrapeAndErrorReplies) {
 TEST(UdpProtocol, ErrorNames) {
   for (int e = 0; e <= static_cast<int>(ParseError::too_many_hashes); ++e)
     EXPECT_STRNE(to_string(static_cast<ParseError>(e)), "unknown");
+}
+
+// Round trip: the client half's requests read by the server half, the server half's replies
+// read by the client half, for every message type.
+namespace client = loadtest::bep15;
+
+std::string_view as_text(std::span<const uint8_t> b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+std::span<const uint8_t> as_bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+TEST(Bep15RoundTrip, Connect) {
+  std::array<uint8_t, client::kConnectRequestSize> req{};
+  ASSERT_EQ(client::build_connect(0x01020304, req), req.size());
+  auto pk = parse(as_text(req));
+  ASSERT_EQ(pk.error, ParseError::ok);
+  EXPECT_EQ(pk.action, Action::connect);
+  EXPECT_EQ(pk.connect.transaction_id, 0x01020304u);
+
+  client::Reply r;
+  ASSERT_EQ(client::parse_reply(as_bytes(build_connect(0x01020304, 0x1122334455667788ULL)), false, r),
+            client::ReplyError::ok);
+  EXPECT_EQ(r.action, client::connect);
+  EXPECT_EQ(r.transaction_id, 0x01020304u);
+  EXPECT_EQ(r.connection_id, 0x1122334455667788ULL);
+}
+
+TEST(Bep15RoundTrip, AnnounceWithUrlData) {
+  client::AnnounceRequest a;
+  a.connection_id = 0x0102030405060708ULL;
+  a.transaction_id = 77;
+  a.info_hash = hash_of(0x10);
+  a.peer_id = hash_of(0x40);
+  a.downloaded = 1;
+  a.left = 2;
+  a.uploaded = 3;
+  a.event = client::started;
+  a.key = 9;
+  a.num_want = 50;
+  a.port = 6881;
+  std::string path = "/announce/" + std::string(600, 't') + "?lan=abc&nat=xyz";  // several BEP 41 options
+  a.url_data = path;
+  std::array<uint8_t, client::kMaxAnnounceRequest> buf{};
+  size_t n = client::build_announce(a, buf);
+  ASSERT_GT(n, 0u);
+  auto pk = parse(as_text(std::span<const uint8_t>(buf.data(), n)));
+  ASSERT_EQ(pk.error, ParseError::ok);
+  ASSERT_EQ(pk.action, Action::announce);
+  const auto& s = pk.announce;
+  EXPECT_EQ(s.connection_id, a.connection_id);
+  EXPECT_EQ(s.transaction_id, 77u);
+  EXPECT_EQ(s.info_hash, a.info_hash);
+  EXPECT_EQ(s.peer_id, a.peer_id);
+  EXPECT_EQ(s.downloaded, 1u);
+  EXPECT_EQ(s.left, 2u);
+  EXPECT_EQ(s.uploaded, 3u);
+  EXPECT_EQ(s.event, 2u);
+  EXPECT_EQ(s.ip, 0u);
+  EXPECT_EQ(s.key, 9u);
+  EXPECT_EQ(s.num_want, 50);
+  EXPECT_EQ(s.port, 6881);
+  EXPECT_EQ(s.url_data, path);
+}
+
+TEST(Bep15RoundTrip, AnnounceRepliesIpv4AndIpv6) {
+  std::string v4;
+  build_announce_v4(v4, 5, 1800, 3, 4, {PeerV4{{10, 0, 0, 1}, 6881}, PeerV4{{10, 0, 0, 2}, 6882}});
+  client::Reply r;
+  ASSERT_EQ(client::parse_reply(as_bytes(v4), false, r), client::ReplyError::ok);
+  EXPECT_EQ(r.action, client::announce);
+  EXPECT_EQ(r.transaction_id, 5u);
+  EXPECT_EQ(r.interval, 1800u);
+  EXPECT_EQ(r.leechers, 3u);
+  EXPECT_EQ(r.seeders, 4u);
+  EXPECT_EQ(r.peers, 2u);
+  EXPECT_EQ(as_bytes(v4).subspan(client::kAnnounceReplyHeader, 6)[3], 1);
+
+  std::string v6;
+  PeerV6 p{};
+  p.ip[0] = 0x20;
+  p.ip[15] = 1;
+  p.port = 6881;
+  build_announce_v6(v6, 6, 900, 1, 2, {p, p, p});
+  client::Reply r6;
+  ASSERT_EQ(client::parse_reply(as_bytes(v6), true, r6), client::ReplyError::ok);
+  EXPECT_EQ(r6.transaction_id, 6u);
+  EXPECT_EQ(r6.interval, 900u);
+  EXPECT_EQ(r6.peers, 3u);
+  EXPECT_EQ(as_bytes(v6)[client::kAnnounceReplyHeader], 0x20);
+  EXPECT_EQ(as_bytes(v6)[client::kAnnounceReplyHeader + 15], 1);
+  // Two IPv4 entries (12 bytes) are not whole IPv6 entries.
+  EXPECT_EQ(client::parse_reply(as_bytes(v4), true, r), client::ReplyError::bad_length);
+}
+
+TEST(Bep15RoundTrip, Scrape) {
+  std::vector<std::array<uint8_t, 20>> hashes = {hash_of(1), hash_of(2), hash_of(3)};
+  std::array<uint8_t, client::kMaxScrapeRequest> buf{};
+  size_t n = client::build_scrape(0xabcdef, 8, hashes, buf);
+  ASSERT_GT(n, 0u);
+  auto pk = parse(as_text(std::span<const uint8_t>(buf.data(), n)));
+  ASSERT_EQ(pk.error, ParseError::ok);
+  ASSERT_EQ(pk.action, Action::scrape);
+  EXPECT_EQ(pk.scrape.connection_id, 0xabcdefu);
+  EXPECT_EQ(pk.scrape.transaction_id, 8u);
+  EXPECT_EQ(pk.scrape.info_hashes, hashes);
+  std::vector<std::array<uint8_t, 20>> too_many(kMaxScrapeHashes + 1);
+  EXPECT_EQ(client::build_scrape(1, 1, too_many, buf), 0u);
+
+  client::Reply r;
+  ASSERT_EQ(client::parse_reply(as_bytes(build_scrape(8, {{1, 2, 3}, {4, 5, 6}})), false, r), client::ReplyError::ok);
+  EXPECT_EQ(r.action, client::scrape);
+  EXPECT_EQ(r.transaction_id, 8u);
+  ASSERT_EQ(r.files.size(), 2u);
+  EXPECT_EQ(r.files[0].seeders, 1u);
+  EXPECT_EQ(r.files[0].completed, 2u);
+  EXPECT_EQ(r.files[0].leechers, 3u);
+  EXPECT_EQ(r.files[1].leechers, 6u);
+}
+
+TEST(Bep15RoundTrip, Error) {
+  client::Reply r;
+  ASSERT_EQ(client::parse_reply(as_bytes(build_error(9, "tracker busy: retry in 5 s")), false, r),
+            client::ReplyError::ok);
+  EXPECT_EQ(r.action, client::error);
+  EXPECT_EQ(r.transaction_id, 9u);
+  EXPECT_EQ(r.message, "tracker busy: retry in 5 s");
+}
+
+TEST(Bep15RoundTrip, OneProtocolId) {
+  static_assert(client::kProtocolId == kProtocolId);
+  std::array<uint8_t, client::kConnectRequestSize> req{};
+  client::build_connect(1, req);
+  req[7] ^= 1;  // any other magic is refused
+  EXPECT_EQ(parse(as_text(req)).error, ParseError::bad_protocol_id);
 }
 
 }  // namespace

@@ -345,6 +345,17 @@ def torrent_bytes(name, data, piece_length=16384, private=True, webseed="http://
     return bencode({"announce": announce, "info": info, "url-list": [webseed]})
 
 
+def fake_torrent(name, length=1 << 30, piece_length=1 << 20, announce="udp://127.0.0.1:1/announce", webseed=None):
+    """(torrent bytes, info-hash hex) of a private release whose pieces nobody downloads: benchmarks
+    and load runs announce it without the data existing."""
+    pieces = hashlib.sha1(name.encode()).digest() * ((length + piece_length - 1) // piece_length)
+    info = {"length": length, "name": name, "piece length": piece_length, "pieces": pieces, "private": 1}
+    meta = {"announce": announce, "info": info}
+    if webseed:
+        meta["url-list"] = [webseed]
+    return bencode(meta), hashlib.sha1(bencode(info)).hexdigest()
+
+
 def listed_releases(tracker):
     """info-hash → release object from GET /api/v1/releases (a JSON list or {"releases": [...]})."""
     status, _, body = tracker.admin("GET", "/api/v1/releases")

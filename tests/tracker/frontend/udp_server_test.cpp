@@ -21,6 +21,7 @@
 #include "common/metrics.h"
 #include "common/proto/token.h"
 #include "common/proto/bep15.h"
+#include "tests/support/bep15_requests.h"
 
 namespace otaswarm {
 namespace {

@@ -1,3 +1,5 @@
+#include "rendezvous/stun_handler.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -10,8 +12,6 @@
 #include "common/proto/token.h"
 #include "rendezvous/relay_budget.h"
 #include "rendezvous/store/registration_store.h"
-#include "rendezvous/stun_handler.h"
-#include "rendezvous/turn.h"
 
 namespace otaswarm::rendezvous {
 namespace {
@@ -19,50 +19,6 @@ namespace {
 Endpoint ep(const char* text) {
   auto hp = net::parse_host_port(text);
   return Endpoint{hp->address, hp->port};
-}
-
-TEST(RelayBudget, CapacityFromRateAndAllocations) {
-  RelayBudget b({1000, 300, 10, 60'000});
-  EXPECT_EQ(b.capacity(), 3u);
-  for (int i = 0; i < 3; ++i) EXPECT_TRUE(b.admit("h", "pair" + std::to_string(i), 0));
-  EXPECT_FALSE(b.admit("h", "pair9", 0));
-  EXPECT_TRUE(b.admit("h", "pair1", 10));  // renewal of a held slot
-  EXPECT_TRUE(b.admit("other", "pair9", 0));  // budgets are per release
-  EXPECT_TRUE(b.admit("h", "pair9", 60'001));  // slots expire
-  EXPECT_EQ(b.active("h", 60'001), 2u);        // pair1 (renewed) and pair9
-}
-
-TEST(TurnCredentials, CoturnRestScheme) {
-  auto c = make_turn_credentials("s3cret", "phone-1", 1'700'000'000, 600);
-  EXPECT_EQ(c.username, "1700000600:phone-1");
-  EXPECT_EQ(c.expiry, 1'700'000'600);
-  EXPECT_EQ(c.password, crypto::base64(crypto::as_view(crypto::hmac_sha1("s3cret", "1700000600:phone-1"))));
-}
-
-TEST(MemoryRegistrationStore, PutGetExpireAndEndpointIndex) {
-  MemoryRegistrationStore s(2);
-  Registration r{"dev-a", std::string(20, 'h'), ep("198.51.100.1:4000"), {}, {}, "local", 0, 1000};
-  EXPECT_TRUE(s.put(r, 0));
-  EXPECT_TRUE(s.get("dev-a", 500));
-  EXPECT_TRUE(s.find_by_endpoint(std::string(20, 'h'), ep("198.51.100.1:4000"), 500));
-  EXPECT_FALSE(s.find_by_endpoint(std::string(20, 'x'), ep("198.51.100.1:4000"), 500));
-  EXPECT_FALSE(s.get("dev-a", 1001));
-  r.device_id = "dev-b";
-  EXPECT_TRUE(s.put(r, 0));
-  r.device_id = "dev-c";
-  EXPECT_FALSE(s.put(r, 0));  // full of live registrations
-  EXPECT_TRUE(s.put(r, 2000));  // the expired ones make room
-  EXPECT_EQ(s.size(), 1u);
-}
-
-TEST(MemoryRegistrationStore, PublishReachesOnlyTheNamedReplica) {
-  MemoryRegistrationStore s(10);
-  int a = 0, b = 0;
-  s.subscribe("a", [&](const Notice&) { ++a; });
-  s.subscribe("b", [&](const Notice&) { ++b; });
-  s.publish(Notice{"b", 0, ep("192.0.2.1:1"), "x"});
-  EXPECT_EQ(a, 0);
-  EXPECT_EQ(b, 1);
 }
 
 class Handler : public ::testing::Test {
@@ -324,12 +280,6 @@ TEST_F(Handler, ConnectErrors) {
   EXPECT_EQ(code(send(connect("phone-a", "phone-a"))), 404);
 }
 
-}  // namespace
-}  // namespace otaswarm::rendezvous
-
-namespace otaswarm::rendezvous {
-namespace {
-
 TEST(MultiReplica, ConnectOnOneReplicaReachesPeerRegisteredOnAnother) {
   ManualClock clock{1'800'000'000};
   metrics::Registry registry;
@@ -376,12 +326,6 @@ TEST(MultiReplica, ConnectOnOneReplicaReachesPeerRegisteredOnAnother) {
   EXPECT_EQ(on_r2[0].socket_index, 1);  // from the socket phone-b registered on
   EXPECT_EQ(on_r2[0].to.text(), "198.51.100.2:7000");
 }
-
-}  // namespace
-}  // namespace otaswarm::rendezvous
-
-namespace otaswarm::rendezvous {
-namespace {
 
 // A shared store whose other replicas' registrations sit in `remote`; fetches are queued and
 // answered when the test says, as Redis answers on its own thread.
