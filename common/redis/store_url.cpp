@@ -18,18 +18,6 @@ std::optional<StoreUrl> parse_store_url(const std::string& url, std::string& err
     error = "\"" + url + "\": expected memory, redis://host:port or redis-cluster://host:port,host:port,...";
     return std::nullopt;
   }
-  // The option follows the hosts (a '?' inside a password, before the last '@', is not one).
-  size_t at_sign = rest.rfind('@');
-  if (size_t q = rest.find('?', at_sign == std::string_view::npos ? 0 : at_sign); q != std::string_view::npos) {
-    std::string_view query = rest.substr(q + 1);
-    rest = rest.substr(0, q);
-    if (query == "store=lua") out.engine = "lua";
-    else if (query == "store=streams") out.engine = "streams";
-    else {
-      error = "\"" + url + "\": the only option is ?store=streams (default) or ?store=lua";
-      return std::nullopt;
-    }
-  }
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (size_t at = rest.rfind('@'); at != std::string_view::npos) {
     std::string_view cred = rest.substr(0, at);

@@ -17,10 +17,6 @@ struct StoreUrl {
   Kind kind = Kind::memory;
   std::vector<redis::Endpoint> nodes;
   std::string username, password;  // from redis://[user][:password@]host:port (percent-decoded)
-  // Tracker swarm store on Redis: "streams" (default: selection in replica memory, shared
-  // through per-shard streams) or "lua" (the previous one-script-per-announce store), from
-  // an optional "?store=lua" after the hosts.
-  std::string engine = "streams";
 };
 
 // nullopt + error on anything but the three forms above (credentials allowed before the hosts).

@@ -236,6 +236,8 @@ struct RedisStreamStore::Metrics {
   metrics::Counter* published = nullptr;
   metrics::Counter* applied = nullptr;
   metrics::Counter* snapshots = nullptr;
+  metrics::Histogram* latency_publish = nullptr;
+  metrics::Histogram* latency_read = nullptr;
 };
 
 RedisStreamStore::RedisStreamStore(std::unique_ptr<redis::Client> client, RedisStreamStoreOptions opts,
@@ -252,6 +254,10 @@ RedisStreamStore::RedisStreamStore(std::unique_ptr<redis::Client> client, RedisS
     m_->errors_publish = &err.with({"publish"});
     m_->errors_read = &err.with({"read"});
     m_->errors_snapshot = &err.with({"snapshot"});
+    auto& lat = reg->histogram("otaswarm_store_request_duration_seconds", "Store round trip.", {"op"},
+                               metrics::latency_buckets());
+    m_->latency_publish = &lat.with({"publish"});
+    m_->latency_read = &lat.with({"read"});
     m_->shed = &reg->counter("otaswarm_store_shed_total",
                              "Announces not published to Redis because too many writes were already queued.")
                     .get();
@@ -452,8 +458,10 @@ void RedisStreamStore::flush_loop() {
         in_flight_++;
         Shard* sp = &r.shards[key.second];
         client_->execute(std::move(args), s.stream, opts_.request_timeout,
-                         [this, keep = items[i]->release, sp](redis::Result&& res) {
+                         [this, keep = items[i]->release, sp, t0 = std::chrono::steady_clock::now()](redis::Result&& res) {
           in_flight_--;
+          if (m_->latency_publish)
+            m_->latency_publish->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
           if (res.err == redis::Errc::shutdown) return;
           if (!res.ok() || res.reply.is_error()) {
             sp->failed_ms = steady_ms();
@@ -881,7 +889,10 @@ bool RedisStreamStore::round() {
     snapshot_due(rs);
     return false;
   }
+  auto t_read = std::chrono::steady_clock::now();
   auto res = run_batch(*client_, reqs, opts_.request_timeout);
+  if (m_->latency_read)
+    m_->latency_read->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t_read).count());
   std::unordered_map<Release*, size_t> got;
   std::vector<std::pair<Release*, Shard*>> need_snapshot;
   bool failed = false;

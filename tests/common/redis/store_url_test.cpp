@@ -43,22 +43,5 @@ TEST(StoreUrl, Forms) {
   EXPECT_NE(err.find("postgres"), std::string::npos);
 }
 
-TEST(StoreUrl, StoreEngineOption) {
-  std::string err;
-  auto def = parse_store_url("redis://h:1", err);
-  ASSERT_TRUE(def);
-  EXPECT_EQ(def->engine, "streams");
-  auto lua = parse_store_url("redis-cluster://a:1,b:2?store=lua", err);
-  ASSERT_TRUE(lua) << err;
-  EXPECT_EQ(lua->engine, "lua");
-  EXPECT_EQ(lua->nodes.size(), 2u);
-  auto q = parse_store_url("redis://:a?b@h:1?store=streams", err);  // a '?' in the password is not the option
-  ASSERT_TRUE(q) << err;
-  EXPECT_EQ(q->password, "a?b");
-  EXPECT_EQ(q->engine, "streams");
-  EXPECT_FALSE(parse_store_url("redis://h:1?store=other", err));
-  EXPECT_NE(err.find("?store=lua"), std::string::npos);
-}
-
 }  // namespace
 }  // namespace otaswarm

@@ -1,6 +1,5 @@
-"""Announces/s of one otaswarm-tracker replica (--open --threads 1) with the memory store, the
-streams store and the Lua store on a real 3-master cluster (plus 3 replicas), side by side in
-one run: otaswarm-loadtest over UDP against replica A, one release, numwant 50, phones spread
+"""Announces/s of one otaswarm-tracker replica (--open --threads 1) with the memory store and
+the Redis (streams) store on a real 3-master cluster (plus 3 replicas), side by side in one run: otaswarm-loadtest over UDP against replica A, one release, numwant 50, phones spread
 over many loopback source addresses; a second replica B on the same cluster serves the same
 release (so its stream reads are in the Redis figures). Prints one line per store: answered/s,
 p50/p99, tracker CPU, Redis CPU per announce summed over the masters and the busiest master's
@@ -87,7 +86,7 @@ def run(args, cluster, store, tmp):
         d = [y - x for x, y in zip(cpu0, cpu1)]
         answered = rep["answered_per_s"] * args.duration
         line = "%-34s answered/s %7.0f of %7.0f offered, errors %d, timeouts %d, p50 %.2f ms, p99 %.2f ms, tracker cpu %.1f s" % (
-            store if store == "memory" else ("streams" if "lua" not in store else "lua") + " (cluster)",
+            store if store == "memory" else "streams (cluster)",
             rep["answered_per_s"], rep["offered_per_s"], rep["errors"], rep["timeouts"], rep["latency_ms"]["p50"],
             rep["latency_ms"]["p99"], tracker_cpu)
         if store != "memory":
@@ -113,7 +112,7 @@ def main():
     try:
         url = cluster.url
         with tempfile.TemporaryDirectory(prefix="otaswarm-load-") as tmp:
-            for store in ("memory", url, url + "?store=lua"):
+            for store in ("memory", url):
                 run(args, cluster, store, tmp)
     finally:
         cluster.close()

@@ -1,6 +1,5 @@
-// One conformance suite for every SwarmStore: the in-memory store, both Redis stores (streams,
-// the default, and Lua) on a single redis-server and on a real 6-node Redis Cluster (started
-// once for this binary).
+// One conformance suite for every SwarmStore: the in-memory store and the Redis (streams) store
+// on a single redis-server and on a real 6-node Redis Cluster (started once for this binary).
 #include <gtest/gtest.h>
 
 #include <future>
@@ -9,7 +8,7 @@
 
 #include "common/crypto.h"
 #include "tracker/store/memory_store.h"
-#include "tracker/store/redis_store.h"
+#include "tracker/store/redis_stream_store.h"
 #include "tracker/store/store_factory.h"
 #include "tests/support/redis_fixture.h"
 
@@ -22,13 +21,9 @@ constexpr int64_t kPeerTimeoutSeconds = 20;
 constexpr auto kReplyLimit = 10s;   // a store answers long before this; it only bounds a broken test
 constexpr auto kHealthyLimit = 20s;
 
-// "redis"/"cluster": the streams store (the default for redis:// URLs); "*_lua": the
-// one-script-per-announce store, still selectable with ?store=lua.
 std::string url_for(const std::string& backend) {
   if (backend == "redis") return "redis://" + testing::shared_server().address();
   if (backend == "cluster") return testing::shared_cluster().url();
-  if (backend == "redis_lua") return "redis://" + testing::shared_server().address() + "?store=lua";
-  if (backend == "cluster_lua") return testing::shared_cluster().url() + "?store=lua";
   return "memory";
 }
 
@@ -352,7 +347,7 @@ TEST_P(StoreConformance, SelectionStaysWithinNumwant) {
   EXPECT_EQ(ids(r.result).size(), 25u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values("memory", "redis", "cluster", "redis_lua", "cluster_lua"),
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConformance, ::testing::Values("memory", "redis", "cluster"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace
