@@ -348,7 +348,11 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
     if (m) count_announce(*m, proto, ev, res, latency);
     done(std::move(res));
   };
+  run_announce(req, std::move(finish), true);
+}
 
+template <typename Finish>
+void AnnounceHandler::run_announce(const AnnounceRequest& req, Finish finish, bool may_read_through) const {
   store::AnnounceOp op;
   op.info_hash = req.info_hash;
   op.event = req.event;
@@ -356,6 +360,26 @@ void AnnounceHandler::announce(const AnnounceRequest& req, AnnounceDone done) co
     AnnounceResponse refused;
     std::string why;
     refused.reject = authorize(req, op.peer.device, why, refused.retry_in_s);
+    if (refused.reject == Reject::unknown_info_hash && may_read_through && ctx_.registry) {
+      // Not cached here: maybe registered through another replica a moment ago. The registry
+      // asks its backend (asynchronously; a short negative cache keeps floods cheap) and the
+      // announce starts over from its answer, on whichever thread that arrives (the front
+      // ends hop back to their own).
+      auto pending = std::make_shared<AnnounceRequest>(req);
+      auto cont = std::make_shared<Finish>(std::move(finish));
+      auto unknown = [cont, why] {
+        AnnounceResponse r;
+        r.reject = Reject::unknown_info_hash;
+        r.failure = why;
+        (*cont)(std::move(r));
+      };
+      if (!ctx_.registry->lookup_async(req.info_hash, [this, pending, cont, unknown](bool known) {
+            if (!known) return unknown();
+            run_announce(*pending, std::move(*cont), false);
+          }))
+        unknown();
+      return;
+    }
     if (refused.reject != Reject::none) {
       refused.failure = std::move(why);
       return finish(std::move(refused));

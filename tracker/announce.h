@@ -155,6 +155,10 @@ class AnnounceHandler {
   OriginAsk origin_ask(const AnnounceRequest& req, store::AnnounceOp& op) const;
   // Adds the planner's advice to a successful reply (not to a failure or a "too soon").
   static AnnounceResponse advise(AnnounceResponse&& res, const OriginAsk& ask);
+  // Everything after the completion is set up; an unknown info_hash is read through to the
+  // registry's backend once (may_read_through) before it is refused.
+  template <typename Finish>
+  void run_announce(const AnnounceRequest& req, Finish finish, bool may_read_through) const;
   TrackerContext ctx_;
 };
 

@@ -86,6 +86,23 @@ std::optional<std::vector<Release>> RedisReleasePersistence::try_load_all() {
   return out;
 }
 
+void RedisReleasePersistence::fetch_async(const store::InfoHash& h, FetchDone done) {
+  std::string hex = crypto::hex(h);
+  client_->execute({"HGET", opts_.key, hex}, opts_.key, opts_.fetch_timeout,
+                   [hex, done = std::move(done)](redis::Result&& res) {
+                     // At shutdown the front ends may be gone: nobody is left to answer.
+                     if (res.err == redis::Errc::shutdown) return;
+                     if (!res.ok()) return done(false, std::nullopt);
+                     if (res.reply.type != redis::Reply::Type::string) return done(true, std::nullopt);
+                     auto parsed = parse_torrent(res.reply.str);
+                     if (!parsed.release || crypto::hex(parsed.release->info_hash) != hex) {
+                       log::error("skipping unreadable release in redis", {{"info_hash", hex}, {"error", parsed.error}});
+                       return done(true, std::nullopt);
+                     }
+                     done(true, std::move(parsed.release));
+                   });
+}
+
 std::vector<Release> RedisReleasePersistence::load_all() { return try_load_all().value_or(std::vector<Release>{}); }
 
 ReleaseRefresher::ReleaseRefresher(ReleaseRegistry& registry, std::chrono::milliseconds period)

@@ -20,6 +20,7 @@ struct RedisReleaseOptions {
   int min_replicas = 0;  // WAIT for this many replicas after each write (1 in a cluster)
   std::chrono::milliseconds write_timeout{2000};
   std::chrono::milliseconds load_timeout{5000};
+  std::chrono::milliseconds fetch_timeout{300};
 };
 
 class RedisReleasePersistence final : public ReleasePersistence {
@@ -30,6 +31,9 @@ class RedisReleasePersistence final : public ReleasePersistence {
   bool save_origin(const store::InfoHash& h, const OriginPolicy& p, std::string& error) override;
   std::vector<Release> load_all() override;
   std::optional<std::vector<Release>> try_load_all() override;
+  bool reads_through() const override { return true; }
+  // HGET of one field, asynchronous on the client's thread (the read-through of an unknown hash).
+  void fetch_async(const store::InfoHash& h, FetchDone done) override;
 
  private:
   bool replicated(std::string& error);

@@ -264,6 +264,49 @@ bool ReleaseRegistry::contains(const store::InfoHash& h) const {
   return releases_.count(h) != 0;
 }
 
+bool ReleaseRegistry::lookup_async(const store::InfoHash& h, std::function<void(bool)> done) {
+  if (!persistence_ || !persistence_->reads_through()) return false;
+  auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lk(lookup_mu_);
+    if (auto it = misses_.find(h); it != misses_.end()) {
+      if (now - it->second < kNegativeTtl) return false;
+      misses_.erase(it);
+    }
+    if (auto it = lookups_.find(h); it != lookups_.end()) {
+      it->second.push_back(std::move(done));
+      return true;
+    }
+    if (lookups_.size() >= kMaxLookupsInFlight) return false;
+    lookups_[h].push_back(std::move(done));
+  }
+  persistence_->fetch_async(h, [this, h](bool ok, std::optional<Release> r) {
+    bool known = false;
+    if (r && r->info_hash == h) {
+      std::unique_lock lk(mu_);
+      local_changes_++;  // a refresh that read the backend before this release existed must not drop it
+      releases_.emplace(h, std::make_shared<const Release>(std::move(*r)));
+      known = true;
+    }
+    std::vector<std::function<void(bool)>> waiting;
+    {
+      std::lock_guard lk(lookup_mu_);
+      auto it = lookups_.find(h);
+      if (it != lookups_.end()) {
+        waiting = std::move(it->second);
+        lookups_.erase(it);
+      }
+      // A failed read is not cached as a miss: the next announce asks again.
+      if (!known && ok) {
+        if (misses_.size() >= kNegativeMax) misses_.clear();
+        misses_[h] = std::chrono::steady_clock::now();
+      }
+    }
+    for (auto& w : waiting) w(known);
+  });
+  return true;
+}
+
 std::optional<Release> ReleaseRegistry::get(const store::InfoHash& h) const {
   std::shared_lock lk(mu_);
   auto it = releases_.find(h);

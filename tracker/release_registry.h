@@ -3,8 +3,11 @@
 // .torrent under <data-dir>/releases/ (write temp → fsync → rename → fsync dir), so a
 // crash mid-write never leaves a half-written release and a 201 means it is on disk.
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -49,6 +52,12 @@ class ReleasePersistence {
   virtual std::vector<Release> load_all() = 0;
   // nullopt when the backend could not be read (unlike an empty registry).
   virtual std::optional<std::vector<Release>> try_load_all() { return load_all(); }
+  // Reads one release without blocking the caller: `done(ok, release)` runs exactly once,
+  // later, on any thread (ok = the backend answered; release empty = not registered).
+  // Only called when reads_through(); files cannot gain a release behind this process's back.
+  using FetchDone = std::function<void(bool ok, std::optional<Release>)>;
+  virtual bool reads_through() const { return false; }
+  virtual void fetch_async(const store::InfoHash& h, FetchDone done) { (void)h, done(true, std::nullopt); }
 };
 
 class FileReleasePersistence final : public ReleasePersistence {
@@ -80,6 +89,15 @@ class ReleaseRegistry {
   bool set_origin_policy(const store::InfoHash& h, const OriginPolicy& p, std::string& error);
   // Cheap on the announce path (no copy of the .torrent); nullopt when not registered.
   std::optional<OriginPolicy> origin_policy(const store::InfoHash& h) const;
+  // Read-through for a hash that contains() does not know: another replica may have
+  // registered it a moment ago. Returns false when the answer is "unknown" at once (no
+  // backend read, a recent miss in the negative cache, or too many reads in flight);
+  // otherwise `done(known)` runs exactly once, later, on the backend's thread. Concurrent
+  // lookups of one hash share one read.
+  bool lookup_async(const store::InfoHash& h, std::function<void(bool)> done);
+  static constexpr auto kNegativeTtl = std::chrono::milliseconds(500);
+  static constexpr size_t kNegativeMax = 65536;     // entries; cleared wholesale when full
+  static constexpr size_t kMaxLookupsInFlight = 64;  // distinct hashes read at once
   std::optional<Release> get(const store::InfoHash& h) const;
   std::vector<Release> list() const;
   size_t size() const;
@@ -89,6 +107,9 @@ class ReleaseRegistry {
   mutable std::shared_mutex mu_;
   std::atomic<uint64_t> local_changes_{0};
   std::unordered_map<store::InfoHash, std::shared_ptr<const Release>, store::InfoHashHasher> releases_;
+  std::mutex lookup_mu_;
+  std::unordered_map<store::InfoHash, std::chrono::steady_clock::time_point, store::InfoHashHasher> misses_;
+  std::unordered_map<store::InfoHash, std::vector<std::function<void(bool)>>, store::InfoHashHasher> lookups_;
 };
 
 }  // namespace otaswarm

@@ -440,5 +440,52 @@ TEST_F(HandlerTest, StoreLimitBecomesOverloaded) {
   EXPECT_FALSE(out.failure.empty());
 }
 
+// A release registered through another replica (only in the shared backend so far): the
+// announce is not refused but waits for the registry's read-through and then goes on; an
+// unknown hash is refused once the backend says so, and then at once from the negative cache.
+class ReadThroughBackend final : public ReleasePersistence {
+ public:
+  bool save(const Release&, std::string&) override { return true; }
+  bool remove(const store::InfoHash&, std::string&) override { return true; }
+  std::vector<Release> load_all() override { return {}; }
+  bool reads_through() const override { return true; }
+  void fetch_async(const store::InfoHash& h, FetchDone done) override { reads.push_back({h, std::move(done)}); }
+  std::vector<std::pair<store::InfoHash, FetchDone>> reads;
+};
+
+TEST_F(HandlerTest, UnknownHashIsReadThroughBeforeItIsRefused) {
+  ReadThroughBackend backend;
+  ReleaseRegistry shared(&backend);
+  TrackerContext ctx = handler_->context();
+  ctx.registry = &shared;
+  AnnounceHandler h(ctx);
+  std::vector<AnnounceResponse> got;
+  auto r = request(1);
+  h.announce(r, [&](AnnounceResponse&& res) { got.push_back(std::move(res)); });
+  ASSERT_TRUE(got.empty()) << "answered before the backend did";
+  ASSERT_EQ(backend.reads.size(), 1u);
+  Release rel;
+  rel.info_hash = kRelease;
+  backend.reads[0].second(true, rel);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].reject, Reject::none) << got[0].failure;
+  EXPECT_EQ(store_.peer_count(kRelease), 1u);
+  h.announce(request(2), [&](AnnounceResponse&& res) { got.push_back(std::move(res)); });
+  ASSERT_EQ(got.size(), 2u) << "a cached release is answered on the spot";
+  EXPECT_EQ(backend.reads.size(), 1u);
+
+  auto u = request(3);
+  u.info_hash = hash_of(0x02);
+  h.announce(u, [&](AnnounceResponse&& res) { got.push_back(std::move(res)); });
+  ASSERT_EQ(backend.reads.size(), 2u);
+  backend.reads[1].second(true, std::nullopt);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[2].reject, Reject::unknown_info_hash);
+  h.announce(u, [&](AnnounceResponse&& res) { got.push_back(std::move(res)); });
+  ASSERT_EQ(got.size(), 4u) << "a recent miss is refused at once";
+  EXPECT_EQ(got[3].reject, Reject::unknown_info_hash);
+  EXPECT_EQ(backend.reads.size(), 2u);
+}
+
 }  // namespace
 }  // namespace otaswarm

@@ -178,5 +178,67 @@ TEST(ReleaseRegistry, InMemoryAddRemove) {
   EXPECT_FALSE(reg.get(r.info_hash));
 }
 
+// A backend that answers reads when the test says so: what another replica registered
+// shows up through lookup_async, concurrent lookups share one read, misses are cached.
+class DeferredPersistence final : public ReleasePersistence {
+ public:
+  bool save(const Release&, std::string&) override { return true; }
+  bool remove(const store::InfoHash&, std::string&) override { return true; }
+  std::vector<Release> load_all() override { return {}; }
+  bool reads_through() const override { return true; }
+  void fetch_async(const store::InfoHash& h, FetchDone done) override { reads.push_back({h, std::move(done)}); }
+  void answer(size_t i, bool ok, std::optional<Release> r) { reads[i].second(ok, std::move(r)); }
+  std::vector<std::pair<store::InfoHash, FetchDone>> reads;
+};
+
+TEST(ReleaseRegistry, ReadThroughOnAnUnknownHash) {
+  DeferredPersistence p;
+  ReleaseRegistry reg(&p);
+  Release r;
+  r.info_hash.fill(7);
+  int yes = 0, no = 0;
+  auto count = [&](bool known) { (known ? yes : no)++; };
+  EXPECT_TRUE(reg.lookup_async(r.info_hash, count));
+  EXPECT_TRUE(reg.lookup_async(r.info_hash, count));
+  ASSERT_EQ(p.reads.size(), 1u) << "concurrent lookups of one hash share one read";
+  p.answer(0, true, r);
+  EXPECT_EQ(yes, 2);
+  EXPECT_TRUE(reg.contains(r.info_hash));
+
+  store::InfoHash unknown;
+  unknown.fill(9);
+  EXPECT_TRUE(reg.lookup_async(unknown, count));
+  p.answer(1, true, std::nullopt);
+  EXPECT_EQ(no, 1);
+  EXPECT_FALSE(reg.lookup_async(unknown, count)) << "a recent miss is answered from the negative cache";
+  EXPECT_EQ(p.reads.size(), 2u);
+
+  store::InfoHash flaky;
+  flaky.fill(11);
+  EXPECT_TRUE(reg.lookup_async(flaky, count));
+  p.answer(2, false, std::nullopt);
+  EXPECT_TRUE(reg.lookup_async(flaky, count)) << "a failed read is not cached as a miss";
+}
+
+TEST(ReleaseRegistry, BoundedLookupsInFlight) {
+  DeferredPersistence p;
+  ReleaseRegistry reg(&p);
+  size_t started = 0;
+  for (size_t i = 0; i < ReleaseRegistry::kMaxLookupsInFlight + 10; ++i) {
+    store::InfoHash h{};
+    h[0] = static_cast<uint8_t>(i);
+    h[1] = static_cast<uint8_t>(i >> 8);
+    started += reg.lookup_async(h, [](bool) {});
+  }
+  EXPECT_EQ(started, ReleaseRegistry::kMaxLookupsInFlight);
+  for (size_t i = 0; i < p.reads.size(); ++i) p.answer(i, true, std::nullopt);
+}
+
+TEST(ReleaseRegistry, FilesDoNotReadThrough) {
+  ReleaseRegistry reg(nullptr);
+  store::InfoHash h{};
+  EXPECT_FALSE(reg.lookup_async(h, [](bool) { FAIL(); }));
+}
+
 }  // namespace
 }  // namespace otaswarm

@@ -429,7 +429,7 @@ MemoryStore::Shard& MemoryStore::shard_for(const InfoHash& h) {
   return shards_[InfoHashHasher{}(h) % kShards];
 }
 
-Status MemoryStore::announce_sync(const AnnounceOp& op, AnnounceResult& out) {
+Status MemoryStore::announce_sync(const AnnounceOp& op, AnnounceResult& out, AnnounceEffect* effect) {
   Shard& sh = shard_for(op.info_hash);
   std::lock_guard lk(sh.mu);
   auto it = sh.swarms.find(op.info_hash);
@@ -457,10 +457,14 @@ Status MemoryStore::announce_sync(const AnnounceOp& op, AnnounceResult& out) {
   auto account = [&](const Slot* prev) {
     uint64_t prev_up = prev ? prev->d.uploaded : 0, prev_down = prev ? prev->d.downloaded : 0;
     bool new_session = op.event == Event::started;
-    sw.uploaded += (new_session || p.uploaded < prev_up) ? p.uploaded : p.uploaded - prev_up;
-    sw.downloaded += (new_session || p.downloaded < prev_down) ? p.downloaded : p.downloaded - prev_down;
+    uint64_t up = (new_session || p.uploaded < prev_up) ? p.uploaded : p.uploaded - prev_up;
+    uint64_t down = (new_session || p.downloaded < prev_down) ? p.downloaded : p.downloaded - prev_down;
+    sw.uploaded += up;
+    sw.downloaded += down;
     bool was_seeder = prev && prev->seeder;
-    if (!was_seeder && (op.event == Event::completed || (prev && seeder))) sw.completed++;
+    bool done = !was_seeder && (op.event == Event::completed || (prev && seeder));
+    if (done) sw.completed++;
+    if (effect) *effect = AnnounceEffect{done ? 1u : 0u, up, down};
   };
 
   if (op.event == Event::stopped) {
@@ -560,6 +564,16 @@ SwarmCounts MemoryStore::counts(const InfoHash& h) {
 size_t MemoryStore::peer_count(const InfoHash& h) {
   auto c = counts(h);
   return c.seeders + c.leechers;
+}
+
+void MemoryStore::for_each_peer(const InfoHash& h, const std::function<void(const PeerData&)>& fn) {
+  Shard& sh = shard_for(h);
+  std::lock_guard lk(sh.mu);
+  auto it = sh.swarms.find(h);
+  if (it == sh.swarms.end()) return;
+  it->second->expire(clock_.mono_ms(), opts_.peer_timeout_ms, SIZE_MAX);
+  for (const Slot& s : it->second->slots)
+    if (s.live) fn(s.d);
 }
 
 void MemoryStore::remove_swarm(const InfoHash& h) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -33,6 +34,11 @@ struct MemoryStoreOptions {
   uint64_t seed = 0;  // 0 = random; fixed seeds make selection deterministic in tests
 };
 
+// What one announce changed in the cumulative counters (for stores that share them).
+struct AnnounceEffect {
+  uint64_t completed = 0, uploaded = 0, downloaded = 0;
+};
+
 class MemoryStore final : public SwarmStore {
  public:
   MemoryStore(MemoryStoreOptions opts, const Clock& clock);
@@ -51,8 +57,10 @@ class MemoryStore final : public SwarmStore {
   bool healthy(std::string&) const override { return true; }
 
   // Synchronous form used by the async one, benchmarks and tests.
-  Status announce_sync(const AnnounceOp& op, AnnounceResult& out);
+  Status announce_sync(const AnnounceOp& op, AnnounceResult& out, AnnounceEffect* effect = nullptr);
   size_t peer_count(const InfoHash& h);
+  // Every live peer of one swarm (under its shard's lock: keep `fn` cheap).
+  void for_each_peer(const InfoHash& h, const std::function<void(const PeerData&)>& fn);
 
   struct Swarm;
 

@@ -1,6 +1,6 @@
 #include "tracker/store/store_factory.h"
 
-#include "tracker/store/redis_store.h"
+#include "tracker/store/redis_stream_store.h"
 
 namespace otaswarm {
 
@@ -14,9 +14,9 @@ std::unique_ptr<store::SwarmStore> make_store(const std::string& url, const stor
                         [] { return std::vector<metrics::Sample>{{{}, 0.0}}; });
     return std::make_unique<store::MemoryStore>(opts, clock);
   }
-  store::RedisStoreOptions ro;
-  ro.memory = opts;
-  return std::make_unique<store::RedisStore>(make_redis_client(*parsed), ro, clock, metrics);
+  store::RedisStreamStoreOptions so;
+  so.memory = opts;
+  return std::make_unique<store::RedisStreamStore>(make_redis_client(*parsed), so, clock, metrics);
 }
 
 }  // namespace otaswarm

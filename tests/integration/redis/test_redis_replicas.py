@@ -19,6 +19,7 @@ from redis_harness import Keys, RedisCluster, RedisNode, mint_token
 from tracker_harness import compact_peers, http_announce, info_hash_of, listed_releases, peer_id, torrent_bytes
 
 DEGRADED_INTERVAL = 120  # the Redis store's re-announce hint while answering from its fallback
+CONVERGENCE_LIMIT = 10  # seconds we allow for a peer to reach the other replica (measured: ms)
 RELEASE_REFRESH = 10  # seconds we allow for a release to reach the other replica (refresh every 2 s)
 FAILOVER_LIMIT = 40  # seconds for the cluster to promote a replica (node timeout 2 s)
 RECOVERY_LIMIT = 30  # seconds for a tracker to report ready again once Redis is back
@@ -96,10 +97,19 @@ class ClusterReplicas(unittest.TestCase):
         st, a = http_announce(self.r1, self.token("phone-a"), ih, peer_id(), 40001, left=0, event="started")
         self.assertEqual(st, 200)
         self.assertNotIn(b"failure reason", a)
-        st, b = http_announce(self.r2, self.token("phone-b"), ih, peer_id(), 40002, left=1000, event="started")
-        self.assertEqual(st, 200)
-        self.assertNotIn(b"failure reason", b)
-        self.assertIn(("127.0.0.1", 40001), compact_peers(b[b"peers"]))
+        # Peers travel between replicas through the release's streams: eventually (milliseconds).
+        pid_b = peer_id()
+        seen = {}
+
+        def b_hands_out_a():
+            st, b = http_announce(self.r2, self.token("phone-b"), ih, pid_b, 40002, left=1000, event="started")
+            self.assertEqual(st, 200)
+            self.assertNotIn(b"failure reason", b)
+            seen["b"] = b
+            return ("127.0.0.1", 40001) in compact_peers(b[b"peers"])
+
+        self.assertTrue(wait_until(b_hands_out_a, CONVERGENCE_LIMIT), "replica 2 never handed out replica 1's peer")
+        b = seen["b"]
         self.assertGreater(b[b"interval"], DEGRADED_INTERVAL)
         self.assertEqual(b[b"complete"], 1)
         self.assertEqual(b[b"incomplete"], 1)
@@ -165,6 +175,17 @@ class ClusterReplicas(unittest.TestCase):
         for r in (self.r1, self.r2):
             self.assertTrue(wait_until(lambda: before <= set(listed_releases(r)), RELEASE_REFRESH),
                             "a release was lost in the failover")
+        # The replicas converge again after the failover: a peer announced to replica 1 on every
+        # release (so on shards of every master, the promoted one included) is handed out by replica 2.
+        for n, ih in enumerate(releases):
+            st, a = http_announce(self.r1, self.token("after-%d" % n), ih, peer_id(), 44000 + n, left=0,
+                                  event="started")
+            self.assertEqual(st, 200)
+            pid = peer_id()
+            self.assertTrue(wait_until(lambda: ("127.0.0.1", 44000 + n) in compact_peers(
+                http_announce(self.r2, self.token("asker-%d" % n), ih, pid, 45000 + n, left=10,
+                              event="started")[1][b"peers"]),  # started: never a cheap too-soon reply
+                CONVERGENCE_LIMIT), "replica 2 never handed out a peer announced to replica 1 after the failover")
         # A write is acknowledged only once a replica has it: bring the killed node back (it
         # rejoins as the new master's replica, as a restarted pod would) and register again.
         victim.start()
@@ -172,6 +193,44 @@ class ClusterReplicas(unittest.TestCase):
         status, ih, text = register(self.r2, "ota-after-failover")
         self.assertEqual(status, 201, text)
         self.assertTrue(wait_until(lambda: visible(self.r1, ih), RELEASE_REFRESH))
+
+
+class ReleaseReadThrough(unittest.TestCase):
+    """Two replicas on one real redis-server: a release registered through replica A is
+    accepted by replica B at once (B reads an unknown info_hash through to Redis), not only
+    after B's periodic registry refresh."""
+
+    def setUp(self):
+        self.node = RedisNode()
+        self.keys = Keys()
+        self.a = self.b = None
+        try:
+            self.a = self.keys.replica("redis://" + self.node.address)
+            self.b = self.keys.replica("redis://" + self.node.address)
+        except BaseException:
+            self.tearDown()
+            raise
+
+    def tearDown(self):
+        for r in (self.a, self.b):
+            if r is not None:
+                r.close()
+        self.keys.close()
+        self.node.close()
+
+    def test_first_announce_to_b_right_after_the_201_from_a(self):
+        tok = lambda d: mint_token(self.keys.token_key, d)
+        for i in range(5):
+            status, ih, text = register(self.a, "ota-readthrough-%d" % i)
+            self.assertEqual(status, 201, text)
+            st, r = http_announce(self.b, tok("phone-%d" % i), ih, peer_id(), 43000 + i, left=10, event="started")
+            self.assertEqual(st, 200)
+            self.assertNotIn(b"failure reason", r)
+        # An info_hash nobody registered is still refused (and then answered from the negative cache).
+        for _ in range(3):
+            st, r = http_announce(self.b, tok("phone-x"), "ab" * 20, peer_id(), 43100, left=10, event="started")
+            self.assertEqual(st, 200)
+            self.assertIn(b"unregistered info_hash", r[b"failure reason"])
 
 
 class SingleRedisOutage(unittest.TestCase):

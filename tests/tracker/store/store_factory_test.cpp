@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "tracker/store/memory_store.h"
-#include "tracker/store/redis_store.h"
+#include "tracker/store/redis_stream_store.h"
 
 namespace otaswarm {
 namespace {
@@ -20,7 +20,10 @@ TEST(StoreFactory, MemoryAndRedisUrls) {
   // No Redis needs to listen: the client connects lazily and the store degrades until it can.
   auto red = make_store("redis://127.0.0.1:1", {}, clock, nullptr, error);
   ASSERT_NE(red, nullptr) << error;
-  EXPECT_NE(dynamic_cast<store::RedisStore*>(red.get()), nullptr);
+  EXPECT_NE(dynamic_cast<store::RedisStreamStore*>(red.get()), nullptr);
+  auto cluster = make_store("redis-cluster://127.0.0.1:1,127.0.0.1:2", {}, clock, nullptr, error);
+  ASSERT_NE(cluster, nullptr) << error;
+  EXPECT_NE(dynamic_cast<store::RedisStreamStore*>(cluster.get()), nullptr);
 }
 
 TEST(StoreFactory, BadUrlsAreRefusedWithAReason) {

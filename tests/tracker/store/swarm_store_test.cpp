@@ -1,5 +1,5 @@
-// One conformance suite for every SwarmStore: the in-memory store, Redis on a single
-// redis-server and a real 6-node Redis Cluster (started once for this binary).
+// One conformance suite for every SwarmStore: the in-memory store and the Redis (streams) store
+// on a single redis-server and on a real 6-node Redis Cluster (started once for this binary).
 #include <gtest/gtest.h>
 
 #include <future>
@@ -8,7 +8,7 @@
 
 #include "common/crypto.h"
 #include "tracker/store/memory_store.h"
-#include "tracker/store/redis_store.h"
+#include "tracker/store/redis_stream_store.h"
 #include "tracker/store/store_factory.h"
 #include "tests/support/redis_fixture.h"
 
