@@ -447,6 +447,7 @@ class ReadThroughBackend final : public ReleasePersistence {
  public:
   bool save(const Release&, std::string&) override { return true; }
   bool remove(const store::InfoHash&, std::string&) override { return true; }
+  bool save_origin(const store::InfoHash&, const OriginPolicy&, std::string&) override { return true; }
   std::vector<Release> load_all() override { return {}; }
   bool reads_through() const override { return true; }
   void fetch_async(const store::InfoHash& h, FetchDone done) override { reads.push_back({h, std::move(done)}); }
