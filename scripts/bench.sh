@@ -61,7 +61,7 @@ BEGIN, END = "<!-- bench:tracker-announce:begin -->", "<!-- bench:tracker-announ
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 sys.path.insert(0, os.path.join(ROOT, "tests/integration/lib"))
-from otaswarm_harness import read_ready_line, write_secret  # noqa: E402
+from otaswarm_harness import first, read_ready_line, register_release, write_secret  # noqa: E402
 from tracker_harness import fake_torrent  # noqa: E402
 
 tmp = tempfile.TemporaryDirectory(prefix="otaswarm-bench-")
@@ -313,13 +313,9 @@ def main():
         if name.startswith("otaswarm-"):
             threads = int(name.split("-")[1].rstrip("t"))
             proc, ready = start_otaswarm(threads, key_file, admin_file)
-            req = urllib.request.Request("http://%s/api/v1/releases" % ready["admin"], data=torrent, method="POST",
-                                         headers={"Content-Type": "application/x-bittorrent",
-                                                  "Authorization": "Bearer " + admin})
-            with urllib.request.urlopen(req, timeout=10) as r:
-                assert r.status == 201, r.status
-            udp = ready["udp"][0] if isinstance(ready["udp"], list) else ready["udp"]
-            web = ready["http"][0] if isinstance(ready["http"], list) else ready["http"]
+            register_release(ready["admin"], admin, torrent)
+            udp = first(ready["udp"])
+            web = first(ready["http"])
             servers.append({"name": name, "proc": proc, "url": lambda proto, u=udp, h=web: (
                 "%s://%s/announce" % (proto, u if proto == "udp" else h),
                 ["--token-key-file", key_file, "--torrent", torrent_file])})

@@ -39,7 +39,7 @@ import urllib.request
 BIN = os.environ["OVERLOAD_BINDIR"]
 ROOT = os.environ["OVERLOAD_ROOT"]
 sys.path.insert(0, os.path.join(ROOT, "tests/integration/lib"))
-from otaswarm_harness import read_ready_line, write_secret  # noqa: E402
+from otaswarm_harness import first, read_ready_line, register_release, write_secret  # noqa: E402
 from tracker_harness import fake_torrent  # noqa: E402
 
 BASE = int(os.environ.get("OVERLOAD_BASE", "5000"))
@@ -187,13 +187,9 @@ def main():
     servers = []
     for name, shed_ms in (("shed", SHED_MS), ("no-shed", "0")):
         proc, ready = start_tracker(name, shed_ms, key_file, admin_file)
-        req = urllib.request.Request("http://%s/api/v1/releases" % ready["admin"], data=torrent, method="POST",
-                                     headers={"Content-Type": "application/x-bittorrent",
-                                              "Authorization": "Bearer " + admin})
-        with urllib.request.urlopen(req, timeout=10) as r:
-            assert r.status == 201, r.status
-        udp = ready["udp"][0] if isinstance(ready["udp"], list) else ready["udp"]
-        http = ready["http"][0] if isinstance(ready["http"], list) else ready["http"]
+        register_release(ready["admin"], admin, torrent)
+        udp = first(ready["udp"])
+        http = first(ready["http"])
         servers.append({"name": name, "proc": proc, "udp": udp, "http": http, "admin": ready["admin"]})
     rows = []
     for factor in FACTORS:

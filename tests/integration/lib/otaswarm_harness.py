@@ -102,6 +102,20 @@ def http(method, url, body=None, headers=None, timeout=10):
         return e.code, dict(e.headers), e.read()
 
 
+def register_release(admin, admin_token, torrent):
+    """POSTs a .torrent to a tracker's admin listener ("ip:port"); raises unless it answers 201."""
+    status, _, body = http("POST", "http://%s/api/v1/releases" % admin, torrent,
+                           {"Content-Type": "application/x-bittorrent", "Authorization": "Bearer " + admin_token})
+    if status != 201:
+        raise RuntimeError("release add: HTTP %d %r" % (status, body[:200]))
+    return json.loads(body)
+
+
+def first(listener):
+    """The first "ip:port" of a ready-line listener (a string, or a list when given several times)."""
+    return listener[0] if isinstance(listener, list) else listener
+
+
 def write_secret(directory, name, value):
     path = os.path.join(directory, name)
     with open(path, "w") as f:
