@@ -496,6 +496,47 @@ int64_t id_ms(std::string_view id) {
 // XREAD BLOCK from the last id it has seen: after a reconnect it goes on where it stopped, so
 // the notices appended meanwhile are replayed, not lost. The short BLOCK lets it notice
 // close() and new subscribers. In a cluster, a MOVED reply names the node to read from.
+void RedisRegistrationStore::follow_new_streams(std::vector<std::string>& keys, std::vector<std::string>& ids) {
+  std::lock_guard lk(mu_);
+  if (!channels_changed_) return;
+  channels_changed_ = false;
+  for (auto& s : subscribers_) {
+    auto k = notice_stream(s.first);
+    if (std::find(keys.begin(), keys.end(), k) == keys.end()) {
+      keys.push_back(k);
+      ids.emplace_back();
+    }
+  }
+}
+
+void RedisRegistrationStore::deliver_entries(const redisReply& xread, const std::vector<std::string>& keys,
+                                             std::vector<std::string>& ids, bool replay) {
+  const auto* r = &xread;
+  int64_t oldest_ms = now_wall_ms() - opts_.notice_max_age.count();
+  for (size_t s = 0; s < r->elements; ++s) {
+    auto* st = r->element[s];
+    if (st->type != REDIS_REPLY_ARRAY || st->elements != 2) continue;
+    std::string key(st->element[0]->str, st->element[0]->len);
+    auto slot = std::find(keys.begin(), keys.end(), key);
+    if (slot == keys.end()) continue;
+    auto* entries = st->element[1];
+    for (size_t e = 0; e < entries->elements; ++e) {
+      auto* en = entries->element[e];
+      if (en->type != REDIS_REPLY_ARRAY || en->elements != 2) continue;
+      std::string id(en->element[0]->str, en->element[0]->len);
+      ids[slot - keys.begin()] = id;
+      auto* fields = en->element[1];
+      if (fields->type != REDIS_REPLY_ARRAY || fields->elements != 2) continue;
+      if (id_ms(id) < oldest_ms) {
+        m_->stale->inc();  // the punch it announced has long started
+        continue;
+      }
+      if (replay) m_->replayed->inc();
+      deliver(key, std::string_view(fields->element[1]->str, fields->element[1]->len));
+    }
+  }
+}
+
 void RedisRegistrationStore::subscriber_loop() {
   auto backoff = opts_.subscribe_backoff_min;
   size_t next_node = 0;
@@ -539,19 +580,7 @@ void RedisRegistrationStore::subscriber_loop() {
     }
     bool replay = !first;
     while (error.empty() && !closing_.load()) {
-      {
-        std::lock_guard lk(mu_);
-        if (channels_changed_) {
-          channels_changed_ = false;
-          for (auto& s : subscribers_) {
-            auto k = notice_stream(s.first);
-            if (std::find(keys.begin(), keys.end(), k) == keys.end()) {
-              keys.push_back(k);
-              ids.emplace_back();
-            }
-          }
-        }
-      }
+      follow_new_streams(keys, ids);
       // A stream read for the first time starts after its newest entry (older ones are stale).
       for (size_t i = 0; i < keys.size() && error.empty(); ++i) {
         if (!ids[i].empty()) continue;
@@ -587,29 +616,7 @@ void RedisRegistrationStore::subscriber_loop() {
         break;
       }
       if (r->type != REDIS_REPLY_ARRAY) continue;  // nil: nothing within BLOCK
-      int64_t oldest_ms = now_wall_ms() - opts_.notice_max_age.count();
-      for (size_t s = 0; s < r->elements; ++s) {
-        auto* st = r->element[s];
-        if (st->type != REDIS_REPLY_ARRAY || st->elements != 2) continue;
-        std::string key(st->element[0]->str, st->element[0]->len);
-        auto slot = std::find(keys.begin(), keys.end(), key);
-        if (slot == keys.end()) continue;
-        auto* entries = st->element[1];
-        for (size_t e = 0; e < entries->elements; ++e) {
-          auto* en = entries->element[e];
-          if (en->type != REDIS_REPLY_ARRAY || en->elements != 2) continue;
-          std::string id(en->element[0]->str, en->element[0]->len);
-          ids[slot - keys.begin()] = id;
-          auto* fields = en->element[1];
-          if (fields->type != REDIS_REPLY_ARRAY || fields->elements != 2) continue;
-          if (id_ms(id) < oldest_ms) {
-            m_->stale->inc();  // the punch it announced has long started
-            continue;
-          }
-          if (replay) m_->replayed->inc();
-          deliver(key, std::string_view(fields->element[1]->str, fields->element[1]->len));
-        }
-      }
+      deliver_entries(*r, keys, ids, replay);
       replay = false;
     }
     subscribed_ = false;

@@ -38,6 +38,8 @@
 #include "common/redis/client.h"
 #include "rendezvous/store/registration_store.h"
 
+struct redisReply;  // hiredis
+
 namespace otaswarm::rendezvous {
 
 struct RedisRegistrationOptions {
@@ -121,6 +123,12 @@ class RedisRegistrationStore final : public RegistrationStore {
   void forget(const std::vector<Registration>& dropped);
   void forget_written(const std::string& device_id);
   void subscriber_loop();
+  // Adds the notice streams of devices registered since the last call (their last id empty).
+  void follow_new_streams(std::vector<std::string>& keys, std::vector<std::string>& ids);
+  // Delivers the entries of one XREAD reply and advances `ids`; stale ones are counted, not
+  // delivered; `replay`: read after a reconnect (counted as replayed).
+  void deliver_entries(const redisReply& xread, const std::vector<std::string>& keys, std::vector<std::string>& ids,
+                       bool replay);
   void deliver(const std::string& stream, std::string_view payload);
   // XADD to the replica's notice stream; `attempt` counts the retries so far.
   void append(const std::string& replica, std::string payload, int attempt);
