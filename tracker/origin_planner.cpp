@@ -122,6 +122,24 @@ void OriginPlanner::sweep(Swarm& s, int64_t now, int64_t lease_ms) {
   }
 }
 
+bool OriginPlanner::observe_progress(Device& d, const OriginPolicy& pol, const OriginObservation& obs, int64_t now) {
+  // Progress per re-announce against half the floor over the recheck period the device was
+  // told: the tracker cannot tell peer bytes from origin bytes, and the device's own valve
+  // already tops up to the full floor in real time; this catches the ones that get far less.
+  const uint64_t want = pol.starvation_floor * pol.recheck_s / kStarvedShare;
+  if (d.seen && obs.event == store::Event::none) {
+    bool slow = obs.left >= d.last_left || d.last_left - obs.left < want;
+    d.slow_announces = slow ? d.slow_announces + 1 : 0;
+  } else {
+    d.slow_announces = 0;
+  }
+  d.seen = true;
+  d.last_left = obs.left;
+  d.seen_ms = now;
+  d.lan = obs.lan;
+  return obs.peers == 0 || (d.slow_announces > 0 && uint64_t{d.slow_announces} * pol.recheck_s >= pol.starvation_delay_s);
+}
+
 OriginAdvice OriginPlanner::advise(const store::InfoHash& h, const OriginPolicy& pol, const OriginObservation& obs) {
   OriginAdvice a;
   a.recheck_s = pol.recheck_s;
@@ -162,22 +180,7 @@ OriginAdvice OriginPlanner::advise(const store::InfoHash& h, const OriginPolicy&
     it = s.devices.emplace(std::move(key), Device{}).first;
   }
   Device& d = it->second;
-  // Progress per re-announce against half the floor over the recheck period the device was
-  // told: the tracker cannot tell peer bytes from origin bytes, and the device's own valve
-  // already tops up to the full floor in real time; this catches the ones that get far less.
-  const uint64_t want = pol.starvation_floor * pol.recheck_s / kStarvedShare;
-  if (d.seen && obs.event == store::Event::none) {
-    bool slow = obs.left >= d.last_left || d.last_left - obs.left < want;
-    d.slow_announces = slow ? d.slow_announces + 1 : 0;
-  } else {
-    d.slow_announces = 0;
-  }
-  d.seen = true;
-  d.last_left = obs.left;
-  d.seen_ms = now;
-  d.lan = obs.lan;
-  const bool starved =
-      obs.peers == 0 || (d.slow_announces > 0 && uint64_t{d.slow_announces} * pol.recheck_s >= pol.starvation_delay_s);
+  const bool starved = observe_progress(d, pol, obs, now);
   const uint32_t budget = grant_budget(pol, obs.leechers);
   const uint64_t paced_rate = pol.origin_bytes_per_second ? std::max<uint64_t>(1, pol.origin_bytes_per_second / budget) : 0;
 

@@ -126,6 +126,8 @@ class OriginPlanner {
   };
   Swarm& swarm(const store::InfoHash& h);
   void release(Swarm& s, Device& d);
+  // Records this announce's progress on `d`; true when the device counts as starved now.
+  static bool observe_progress(Device& d, const OriginPolicy& pol, const OriginObservation& obs, int64_t now);
   void sweep(Swarm& s, int64_t now, int64_t lease_ms);
 
   const Clock& clock_;
