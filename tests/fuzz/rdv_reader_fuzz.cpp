@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
 #include "common/proto/rdv.h"
@@ -20,7 +21,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::abort();
   auto punch = rdv::read_punch(m);
   if (punch.ok()) {
-    auto again = stun::parse(rdv::build_peer_info(stun::method::rdv_punch, m.transaction_id, punch.value));
+    // The parsed message views its buffer: keep the rebuilt bytes alive while reading them.
+    const std::string rebuilt = rdv::build_peer_info(stun::method::rdv_punch, m.transaction_id, punch.value);
+    auto again = stun::parse(rebuilt);
     if (!again.ok() || !rdv::read_punch(again.message).ok()) std::abort();
   }
   return 0;
