@@ -15,7 +15,7 @@ store::InfoHash hash(uint8_t b) {
   return h;
 }
 
-OriginObservation obs(const std::string& dev, uint64_t left, uint32_t leechers, size_t peers = 5,
+OriginObservation obs(std::string_view dev, uint64_t left, uint32_t leechers, size_t peers = 5,  // dev: a literal (the view is kept)
                       store::Event ev = store::Event::none) {
   OriginObservation o;
   o.device = dev;
